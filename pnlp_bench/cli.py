@@ -1,0 +1,35 @@
+"""The `bench` command: `bench run [overrides…]` (more subcommands arrive with the tables and speed work)."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: bench COMMAND [hydra overrides…]
+
+commands:
+  run     train and evaluate one configuration (Hydra overrides; --multirun for sweeps)
+          e.g. bench run model=mixer_large data=mtop data.languages=[en,de] trainer.epochs=5
+  help    this message
+
+`bench run --help` lists the config groups and their options; `bench run --cfg job` prints the composed config.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"help", "-h", "--help"}:
+        print(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        from pnlp_bench.run import main as run_main
+
+        sys.argv = ["bench run", *rest]
+        run_main()
+        return
+    print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""What every loader returns, the typed data config, and the Hugging Face `datasets` cache of parsed splits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pnlp_bench.paths import cache_dir
+from pnlp_bench.registry import ConfigError, Registry
+
+SPLITS = ("train", "eval", "test")
+
+
+class DataError(RuntimeError):
+    """Missing or malformed data, reported in one line that names the file (and line)."""
+
+
+@dataclass
+class Example:
+    uid: str
+    lang: str
+    words: list[str]
+    label: str
+    tags: list[str] | None = None
+
+
+@dataclass
+class DataConfig:
+    """Fields shared by every data set; a loader reads its own options from `options`."""
+
+    name: str
+    root: str | None = None
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    max_words: int = 64
+    head: str = "intent_slots"
+    head_options: dict[str, Any] = field(default_factory=dict)
+    monitor: str = "exact_match"
+    download: bool = False
+    train_limit: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, where: str) -> None:
+        if self.max_words < 1:
+            raise ConfigError(f"{where}.max_words must be >= 1, got {self.max_words}")
+        if not self.languages:
+            raise ConfigError(f"{where}.languages is empty")
+
+
+@dataclass
+class LoadedData:
+    """Parsed splits plus a report of what the loader counted, skipped or repaired."""
+
+    splits: dict[str, list[Example]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+Loader = Callable[[DataConfig], LoadedData]
+LOADERS: Registry[LoadedData] = Registry("data set")
+
+
+def find_root(candidates: list[Path], probe: str, what: str, how: str) -> Path:
+    """The first candidate folder holding `probe` (a relative path); else a one-line error naming them."""
+    for candidate in candidates:
+        if (candidate / probe).exists() or (candidate / (probe + ".gz")).exists():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates)
+    raise DataError(f"{what} not found (looked for {probe}[.gz] in: {looked}); {how}")
+
+
+def file_signature(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        stat = path.stat()
+        digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_splits(key: str, parse: Callable[[], LoadedData]) -> LoadedData:
+    """Parsed splits held and cached by Hugging Face `datasets` (Arrow files), keyed by the source files."""
+    import datasets
+
+    folder = cache_dir() / "datasets" / key
+    report_path = folder / "report.json"
+    if report_path.exists():
+        splits = {}
+        for split in SPLITS:
+            table = datasets.load_from_disk(str(folder / split))
+            splits[split] = [Example(**row) for row in table.to_list()]
+        return LoadedData(splits, json.loads(report_path.read_text()))
+    loaded = parse()
+    partial = folder.with_name(folder.name + ".partial")
+    datasets.disable_progress_bars()
+    for split, examples in loaded.splits.items():
+        rows = [asdict(example) for example in examples]
+        columns = {name: [row[name] for row in rows] for name in Example.__dataclass_fields__}
+        datasets.Dataset.from_dict(columns).save_to_disk(str(partial / split))
+    (partial / "report.json").write_text(json.dumps(loaded.report, indent=1, sort_keys=True))
+    if not folder.exists():
+        partial.rename(folder)
+    return loaded
+
+
+def load_data(config: DataConfig) -> LoadedData:
+    from pnlp_bench.data import loaders  # noqa: F401  (registers every loader)
+
+    builder, _ = LOADERS._lookup(config.name)
+    loaded = builder(config)
+    if config.train_limit:
+        loaded.splits["train"] = loaded.splits["train"][: config.train_limit]
+    return loaded

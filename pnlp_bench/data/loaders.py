@@ -1,0 +1,3 @@
+"""Importing this module registers every data set loader."""
+
+from pnlp_bench.data import mtop, multiatis  # noqa: F401

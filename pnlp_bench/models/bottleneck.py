@@ -1,0 +1,112 @@
+"""The linear bottleneck over windowed projection features, computed from integer bucket indices.
+
+Position t's input is the concatenation of the counting vectors of words t-w … t+w, size (2w+1)·F, zero
+outside the sentence and at padding. A Linear((2w+1)·F → B) over it equals a sum of the weight rows
+picked by the active buckets (offset by (k+w)·F for neighbour k), each counted as often as it occurs.
+Two paths compute exactly that:
+- "bag": `embedding_bag` over the non-padding indices only: the fewest operations; right for the CPU;
+- "dense": counts scattered into a (2w+1)·F buffer on the device, then one matmul: its backward avoids the
+  atomic adds of `embedding_bag` and uses tensor cores, so it trains faster on a GPU.
+"auto" picks "dense" on CUDA and "bag" elsewhere. Both equal `torch.nn.Linear` over the dense counts
+(tests/test_bottleneck.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+PAD = -1
+
+
+def window_indices(indices: torch.Tensor, window: int, feature_size: int) -> torch.Tensor:
+    """[B, S, k] word buckets (PAD for padding) -> [B, S, (2w+1)·k] indices into the (2w+1)·F input.
+
+    Neighbour k = -w…w of position t contributes its buckets shifted by (k+w)·F; positions outside the
+    sentence contribute PAD, so the result is right for every w >= 0, not only w <= 1.
+    """
+    if window == 0:
+        return indices
+    batch, length, per_word = indices.shape
+    padded = F.pad(indices, (0, 0, window, window), value=PAD)
+    pieces = []
+    for slot in range(2 * window + 1):
+        neighbour = padded[:, slot : slot + length]
+        pieces.append(torch.where(neighbour == PAD, neighbour, neighbour + slot * feature_size))
+    return torch.cat(pieces, dim=-1)
+
+
+class ProjectionBottleneck(nn.Module):
+    def __init__(self, feature_size: int, window: int, out_dim: int, path: str = "auto") -> None:
+        super().__init__()
+        if path not in {"auto", "bag", "dense"}:
+            raise ValueError(f"bottleneck path must be auto, bag or dense, got {path!r}")
+        self.feature_size = feature_size
+        self.window = window
+        self.in_dim = (2 * window + 1) * feature_size
+        self.out_dim = out_dim
+        self.path = path
+        # Stored as [in, out] (embedding orientation) so both paths read rows without a transpose.
+        self.weight = nn.Parameter(torch.empty(self.in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(out_dim))
+        bound = 1.0 / math.sqrt(self.in_dim)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def resolved_path(self, device: torch.device) -> str:
+        if self.path != "auto":
+            return self.path
+        return "dense" if device.type == "cuda" else "bag"
+
+    def forward(self, indices: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+        """indices: [B, S, k] integer buckets in [0, F) with PAD (-1) for padding; values: optional weights."""
+        indices = window_indices(indices.long(), self.window, self.feature_size)
+        if values is not None and self.window:
+            values = window_values(values, self.window)
+        batch, length, width = indices.shape
+        flat = indices.reshape(batch * length, width)
+        flat_values = None if values is None else values.reshape(batch * length, width)
+        if self.resolved_path(indices.device) == "bag":
+            out = self._bag(flat, flat_values)
+        else:
+            out = self._dense(flat, flat_values)
+        return out.reshape(batch, length, self.out_dim)
+
+    def _bag(self, flat: torch.Tensor, flat_values: torch.Tensor | None) -> torch.Tensor:
+        active = flat != PAD
+        offsets = torch.zeros(flat.shape[0], dtype=torch.long, device=flat.device)
+        offsets[1:] = active.sum(dim=1).cumsum(0)[:-1]
+        weights = None if flat_values is None else flat_values[active].to(self.weight.dtype)
+        summed = F.embedding_bag(flat[active], self.weight, offsets, mode="sum", per_sample_weights=weights)
+        return summed + self.bias
+
+    def _dense(self, flat: torch.Tensor, flat_values: torch.Tensor | None) -> torch.Tensor:
+        # Padding goes to an extra column that is dropped, so no mask gather is needed on the device.
+        device_type = flat.device.type
+        autocast = torch.is_autocast_enabled(device_type)
+        dtype = torch.get_autocast_dtype(device_type) if autocast else self.weight.dtype
+        counts = torch.zeros(flat.shape[0], self.in_dim + 1, dtype=dtype, device=flat.device)
+        source = torch.ones_like(flat, dtype=dtype) if flat_values is None else flat_values.to(dtype)
+        counts.scatter_add_(1, torch.where(flat == PAD, self.in_dim, flat), source)
+        return torch.addmm(self.bias.to(dtype), counts[:, : self.in_dim], self.weight.to(dtype))
+
+
+def window_values(values: torch.Tensor, window: int) -> torch.Tensor:
+    padded = F.pad(values, (0, 0, window, window), value=0.0)
+    length = values.shape[1]
+    return torch.cat([padded[:, slot : slot + length] for slot in range(2 * window + 1)], dim=-1)
+
+
+def dense_counts(indices: torch.Tensor, window: int, feature_size: int, values: torch.Tensor | None = None) -> torch.Tensor:
+    """The reference dense input [B, S, (2w+1)·F] that public implementations build per sample."""
+    windowed = window_indices(indices.long(), window, feature_size)
+    if values is not None and window:
+        values = window_values(values, window)
+    in_dim = (2 * window + 1) * feature_size
+    counts = torch.zeros(*windowed.shape[:2], in_dim + 1)
+    source = torch.ones(windowed.shape) if values is None else values.float()
+    counts.scatter_add_(2, torch.where(windowed == PAD, in_dim, windowed), source)
+    return counts[..., :in_dim]

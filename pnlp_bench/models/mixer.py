@@ -1,0 +1,62 @@
+"""The MLP-Mixer backbone (Tolstikhin et al. 2021) as pNLP-Mixer uses it over word positions.
+
+X in R^{S x B}. Token mixing: X <- X + MLP_tok(LN(X)^T)^T with MLP_tok: S -> D_S -> S, which mixes
+information across positions (padding included, as in the paper: the MLP works over the fixed length S).
+Channel mixing: X <- X + MLP_ch(LN(X)) with MLP_ch: B -> D_C -> B. GELU inside both; no dropout and no
+final LayerNorm, like the public configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pnlp_bench.models.registry import BACKBONES
+from pnlp_bench.registry import ConfigError
+
+
+@dataclass
+class MixerConfig:
+    num_layers: int = 2
+    token_hidden: int = 256
+    channel_hidden: int = 256
+
+    def validate(self, where: str) -> None:
+        if self.num_layers < 1:
+            raise ConfigError(f"{where}.num_layers must be >= 1, got {self.num_layers}")
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+
+class MixerBlock(nn.Module):
+    def __init__(self, seq_len: int, dim: int, token_hidden: int, channel_hidden: int) -> None:
+        super().__init__()
+        self.token_norm = nn.LayerNorm(dim)
+        self.token_mixing = FeedForward(seq_len, token_hidden)
+        self.channel_norm = nn.LayerNorm(dim)
+        self.channel_mixing = FeedForward(dim, channel_hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.token_mixing(self.token_norm(x).transpose(1, 2)).transpose(1, 2)
+        return x + self.channel_mixing(self.channel_norm(x))
+
+
+class Mixer(nn.Module):
+    def __init__(self, config: MixerConfig, seq_len: int, dim: int) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(
+            *(MixerBlock(seq_len, dim, config.token_hidden, config.channel_hidden) for _ in range(config.num_layers))
+        )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+@BACKBONES.register("mixer", MixerConfig)
+def build_mixer(config: MixerConfig, seq_len: int, dim: int) -> Mixer:
+    return Mixer(config, seq_len, dim)

@@ -1,0 +1,42 @@
+"""Where a number came from: commit, versions, hardware."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+import pnlp_bench
+
+
+def git_state(folder: Path) -> dict[str, object]:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def provenance(device: torch.device) -> dict[str, object]:
+    return {
+        **git_state(Path(pnlp_bench.__file__).resolve().parent),
+        "package_version": pnlp_bench.__version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "device": device_name(device),
+        "host": platform.node(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,186 @@
+"""`bench run`: one training run, from a composed Hydra config to `metrics.json` and a summary table.
+
+Read top to bottom: parse the typed configs (unknown keys fail before any work), load and featurize the
+data, build projection -> bottleneck -> backbone -> head, train, write the run record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from pnlp_bench import metrics as metric_functions
+from pnlp_bench.data.base import DataConfig, DataError, load_data
+from pnlp_bench.data.features import Featurized, featurize
+from pnlp_bench.models import BACKBONES, HEADS
+from pnlp_bench.models.bottleneck import ProjectionBottleneck
+from pnlp_bench.models.pnlp import PNLPModel
+from pnlp_bench.paths import asset
+from pnlp_bench.projection import PROJECTIONS
+from pnlp_bench.provenance import provenance
+from pnlp_bench.registry import ConfigError, typed_config
+from pnlp_bench.training.trainer import TrainerConfig, train
+
+OmegaConf.register_new_resolver("bench_hash", lambda text: hashlib.sha256(str(text).encode()).hexdigest()[:8], replace=True)
+OmegaConf.register_new_resolver("bench_asset", lambda name: str(asset(name)), replace=True)
+
+
+def options(node: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(cfg: DictConfig, data_config: DataConfig, data: Featurized) -> PNLPModel:
+    projection = cfg.projection
+    bottleneck = ProjectionBottleneck(projection.feature_size, projection.window, cfg.bottleneck.dim, cfg.bottleneck.path)
+    backbone_options = options(cfg.backbone)
+    backbone = BACKBONES.build(
+        backbone_options.pop("name"), backbone_options, "backbone", seq_len=data_config.max_words, dim=cfg.bottleneck.dim
+    )
+    head = HEADS.build(
+        data_config.head,
+        data_config.head_options,
+        "data.head_options",
+        dim=cfg.bottleneck.dim,
+        num_tags=len(data.labels.tags),
+        num_labels=len(data.labels.labels),
+    )
+    return PNLPModel(bottleneck, backbone, head)
+
+
+def scorer(head: str):
+    if head == "intent_slots":
+        return lambda examples, predicted: metric_functions.by_language(
+            examples, metric_functions.intent_slot_scores, predicted["labels"], predicted["tags"]
+        )
+    return lambda examples, predicted: metric_functions.by_language(
+        examples, metric_functions.classification_scores, predicted["labels"]
+    )
+
+
+def print_summary(record: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"{record['data']} · {record['model']} · {record['budget']}")
+    table.add_column("split")
+    table.add_column("language")
+    names = [name for name in record["metrics"]["test"]["avg"] if name != "examples"]
+    for name in names:
+        table.add_column(name.replace("_", " "), justify="right")
+    for split in ("eval", "test"):
+        for lang, scores in record["metrics"][split].items():
+            table.add_row(split, lang, *(f"{scores[name]:.2f}" for name in names))
+    console.print(table)
+    console.print(
+        f"parameters {record['parameters']['total']:,} (paper-comparable {record['parameters']['paper_comparable']:,}), "
+        f"best epoch {record['best_epoch']}, {record['wall_seconds']:.0f} s on {record['provenance']['device']}"
+    )
+    console.print(f"run folder: {record['run_dir']}")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    console = Console(quiet=bool(cfg.quiet))
+    data_config = typed_config(DataConfig, options(cfg.data), "data")
+    trainer_config = typed_config(TrainerConfig, options(cfg.trainer), "trainer")
+    projection_options = options(cfg.projection)
+    projection = PROJECTIONS.build(projection_options.pop("name"), projection_options, "projection")
+    if cfg.bottleneck.path not in {"auto", "bag", "dense"}:
+        raise ConfigError(f"bottleneck.path must be auto, bag or dense, got {cfg.bottleneck.path!r}")
+    seed_everything(int(cfg.seed))
+
+    with console.status("loading data"):
+        loaded = load_data(data_config)
+    with console.status(f"featurizing {sum(len(v) for v in loaded.splits.values()):,} examples"):
+        featurize_started = time.perf_counter()
+        data = featurize(loaded.splits, projection, data_config.max_words)
+        featurize_seconds = time.perf_counter() - featurize_started
+    model = build_model(cfg, data_config, data)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    labels = {"labels": data.labels.labels, "tags": data.labels.tags}
+    result = train(
+        model,
+        data,
+        loaded.splits,
+        scorer(data_config.head),
+        data_config.monitor,
+        trainer_config,
+        run_dir,
+        int(cfg.seed),
+        checkpoint_extra={"label_space": labels, "config": options(cfg)},
+        quiet=bool(cfg.quiet),
+    )
+    device = torch.device(result["device"])
+    record = {
+        "status": "finished",
+        "data": HydraConfig.get().runtime.choices.get("data", data_config.name) if HydraConfig.initialized() else data_config.name,
+        "model": HydraConfig.get().runtime.choices.get("model", "custom") if HydraConfig.initialized() else "custom",
+        "seed": int(cfg.seed),
+        "epochs": trainer_config.epochs,
+        "budget": trainer_config.budget,
+        "parameters": model.parameter_counts(),
+        "metrics": result["metrics"],
+        "best_epoch": result["best_epoch"],
+        "monitor": result["monitor"],
+        "history": result["history"],
+        "data_report": {
+            **loaded.report,
+            "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
+            "unique_words": int(data.word_table.indices.shape[0] - 1),
+        },
+        "timings": {"featurize_seconds": featurize_seconds, "train_seconds": result["train_seconds"]},
+        "wall_seconds": time.perf_counter() - started,
+        "provenance": provenance(device),
+        "run_dir": str(run_dir),
+    }
+    write_json(run_dir / "metrics.json", record)
+    print_summary(record, console)
+    return record
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(payload, indent=1, sort_keys=False))
+    partial.replace(path)
+
+
+def record_failure(run_dir: Path, error: BaseException) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(
+        run_dir / "metrics.json",
+        {"status": "failed", "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()},
+    )
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run(cfg, run_dir)
+    except (ConfigError, DataError) as error:
+        record_failure(run_dir, error)
+        # One clear line, no traceback: the message names the key, file or line at fault.
+        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        raise SystemExit(2) from None
+    except BaseException as error:
+        record_failure(run_dir, error)
+        raise
