@@ -392,8 +392,7 @@ class BiGSEmbeddings(nn.Module):
         length = input_ids.shape[1]
         if length > self.position_embeddings.num_embeddings:
             raise ValueError(
-                f"sequence length {length} exceeds max_position_embeddings "
-                f"{self.position_embeddings.num_embeddings}"
+                f"sequence length {length} exceeds max_position_embeddings {self.position_embeddings.num_embeddings}"
             )
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
