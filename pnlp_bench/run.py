@@ -136,7 +136,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "model": HydraConfig.get().runtime.choices.get("model", "custom") if HydraConfig.initialized() else "custom",
         "seed": int(cfg.seed),
         "epochs": trainer_config.epochs,
-        "budget": trainer_config.budget,
+        "budget": trainer_config.budget(),
         "parameters": model.parameter_counts(),
         "metrics": result["metrics"],
         "best_epoch": result["best_epoch"],

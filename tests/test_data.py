@@ -75,3 +75,27 @@ def test_malformed_line_names_file_and_line(tmp_path):
 def test_unknown_language_lists_valid_ones():
     with pytest.raises(DataError, match="valid: en, de"):
         load_data(DataConfig(name="mtop", languages=["xx"]))
+
+
+def test_online_path_fetches_the_original_archive(shared_data, tmp_path, monkeypatch):
+    """Up to the network boundary: data.download=true asks `datasets` for the release URL and reads what it
+    extracts (here a folder in the release layout standing in for the download)."""
+    import datasets
+
+    from pnlp_bench.data import mtop
+
+    extracted = tmp_path / "extracted" / "mtop" / "en"
+    extracted.mkdir(parents=True)
+    for split in ("train", "eval", "test"):
+        with gzip.open(shared_data / f"mtop/full/en/{split}.txt.gz", "rt", encoding="utf-8") as source:
+            (extracted / f"{split}.txt").write_text("".join(source.readlines()[:50]), encoding="utf-8")
+    requested = []
+
+    def fake_download_and_extract(self, url):
+        requested.append(url)
+        return str(tmp_path / "extracted")
+
+    monkeypatch.setattr(datasets.DownloadManager, "download_and_extract", fake_download_and_extract)
+    loaded = load_data(DataConfig(name="mtop", root=str(tmp_path / "absent"), languages=["en"], download=True))
+    assert requested == [mtop.DOWNLOAD_URL]
+    assert len(loaded.splits["train"]) == 50

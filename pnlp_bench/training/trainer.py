@@ -31,7 +31,6 @@ class TrainerConfig:
     device: str = "auto"
     precision: str = "auto"
     num_threads: int = 0
-    budget: str = "paper protocol"
 
     def validate(self, where: str) -> None:
         if self.epochs < 1:
@@ -40,6 +39,11 @@ class TrainerConfig:
             raise ConfigError(f"{where}.batch_size must be >= 1, got {self.batch_size}")
         if self.precision not in {"auto", "fp32", "bf16"}:
             raise ConfigError(f"{where}.precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+    def budget(self) -> str:
+        """How this budget compares with the paper's protocol, said in every record and table."""
+        paper = self.epochs == 80 and self.batch_size == 256 and abs(self.lr - 5e-4) < 1e-12
+        return f"{self.epochs} epochs, " + ("paper protocol" if paper else "reduced budget, not the paper protocol")
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
