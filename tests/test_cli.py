@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "BENCH_OUTPUT_ROOT": str(cwd / "outputs"), **(env_extra or {})}
+    # The checkout under test comes first, whatever copy of the package the environment has installed.
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "BENCH_OUTPUT_ROOT": str(cwd / "outputs"), **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "pnlp_bench.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from pathlib import Path
+
 from pnlp_bench.data.base import DataConfig, load_data
 
 pytestmark = pytest.mark.shared
@@ -20,7 +22,7 @@ def test_smoke_training_beats_the_majority_class_by_a_wide_margin(shared_data, t
     done = subprocess.run(
         [sys.executable, "-m", "pnlp_bench.cli", "run", "model=mixer_xs", "data=multiatis", "data.languages=[en]",
          f"data.root={root}", "trainer=smoke", "trainer.epochs=6", "quiet=true"],
-        cwd=tmp_path, env={**os.environ, "BENCH_OUTPUT_ROOT": str(tmp_path)}, capture_output=True, text=True, timeout=900,
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "BENCH_OUTPUT_ROOT": str(tmp_path)}, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     (path,) = tmp_path.glob("runs/multiatis/mixer_xs-*/metrics.json")
