@@ -9,6 +9,7 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parent
 ASSETS = PACKAGE_ROOT / "assets"
 MBERT_CASED_VOCAB = ASSETS / "vocab" / "mbert-cased-vocab.txt"
+BERT_UNCASED_VOCAB = ASSETS / "vocab" / "bert-uncased-vocab.txt"
 
 
 def cache_dir() -> Path:
