@@ -40,3 +40,42 @@ def test_average_is_unweighted_over_languages():
     assert result["en"]["intent_accuracy"] == 100.0
     assert result["de"]["intent_accuracy"] == 0.0
     assert result["avg"]["intent_accuracy"] == 50.0
+
+
+# GLUE metrics (BiGS fine-tuning), on cases worked out by hand
+
+
+def test_matthews_correlation_by_hand():
+    from pnlp_bench.metrics import matthews_corrcoef
+
+    gold = [1, 1, 1, 0, 0, 0]
+    # TP 2, FN 1, TN 2, FP 1: (2*2 - 1*1) / sqrt(3 * 3 * 3 * 3) = 3 / 9
+    assert matthews_corrcoef(gold, [1, 1, 0, 0, 0, 1]) == pytest.approx(100 / 3)
+    assert matthews_corrcoef(gold, gold) == pytest.approx(100.0)
+    assert matthews_corrcoef(gold, [1 - g for g in gold]) == pytest.approx(-100.0)
+    assert matthews_corrcoef(gold, [1] * 6) == 0.0  # undefined (one predicted class): 0, as GLUE's scorer
+
+
+def test_pearson_and_spearman_by_hand():
+    from pnlp_bench.metrics import pearson, spearman
+
+    assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(100.0)
+    # deviations (-1.5, -.5, .5, 1.5) and (-1.5, .5, -.5, 1.5): covariance 4, variances 5 and 5
+    assert pearson([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(80.0)
+    assert pearson([1, 2, 3, 4], [1, 4, 9, 16]) < 99.0
+    assert spearman([1, 2, 3, 4], [1, 4, 9, 16]) == pytest.approx(100.0)  # monotone
+    # ties share their mean rank: x ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): 4.5 / sqrt(4.5 * 5)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(100 * 4.5 / (4.5 * 5) ** 0.5)
+
+
+def test_glue_scores_per_task():
+    from pnlp_bench.metrics import glue_scores, metric_names
+
+    gold, predicted = [1, 1, 0, 0, 1], [1, 0, 0, 1, 1]
+    mrpc = glue_scores("mrpc", gold, predicted)  # TP 2 of 3 predicted and 3 gold positives: F1 2/3
+    assert mrpc["f1"] == pytest.approx(200 / 3) and mrpc["accuracy"] == pytest.approx(60.0)
+    assert mrpc["score"] == pytest.approx((200 / 3 + 60) / 2) and mrpc["examples"] == 5
+    assert set(glue_scores("cola", gold, predicted)) == {"mcc", "score", "examples"}
+    assert set(glue_scores("stsb", [0.0, 2.5, 5.0], [0.5, 2.0, 4.0])) == {"pearson", "spearman", "score", "examples"}
+    assert glue_scores("sst2", gold, predicted)["accuracy"] == pytest.approx(60.0)
+    assert metric_names("glue_stsb") == ("pearson", "spearman", "score") and metric_names("accuracy") == ("accuracy",)
