@@ -1,7 +1,8 @@
 """`bench run`: one training run, from a composed Hydra config to `metrics.json` and a summary table.
 
 Read top to bottom: parse the typed configs (unknown keys fail before any work), load and featurize the
-data, build projection -> bottleneck -> backbone -> head, train, write the run record.
+data, build projection -> bottleneck -> backbone -> head, train, write the run record. A `bigs` backbone
+goes to its own pipeline (`pnlp_bench/bigs/pipeline.py`), which writes the same kind of record.
 """
 
 from __future__ import annotations
@@ -96,6 +97,13 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    if cfg.backbone.name == "bigs":
+        # BiGS reads WordPiece text, not projected words: its own pipeline, same run record conventions
+        from pnlp_bench.bigs.pipeline import run_bigs
+
+        return run_bigs(cfg, run_dir)
+    if cfg.get("init"):
+        raise ConfigError("init= starts from a pretrained BiGS encoder; it needs backbone=bigs or a model=bigs_* preset")
     started = time.perf_counter()
     console = Console(quiet=bool(cfg.quiet))
     data_config = typed_config(DataConfig, options(cfg.data), "data")

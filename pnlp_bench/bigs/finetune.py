@@ -1,0 +1,163 @@
+"""Fine-tuning a BiGS-family encoder: classification, regression (STS-B) and multiple choice (QuALITY).
+
+Every epoch trains on the shuffled train split and scores every evaluation split. What is **reported** is
+the final epoch's dev score, as the paper's PyTorch numbers are (the authors' JAX script instead reports the
+best dev score over all evaluations; the record keeps that too, under `best`, labelled). `best.pt` holds
+the weights of the best evaluation by `data.monitor`, `last.pt` the final ones; both are written atomically.
+
+Sequences keep their fixed length (`data.max_length`) unless the encoder masks padding: without masking,
+pads pass through the backward SSM and change every position's output, so a sequence's representation
+must not depend on how much its batch was padded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from pnlp_bench.bigs.config import BiGSTrainerConfig
+from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
+from pnlp_bench.bigs.tokenization import Encoded
+from pnlp_bench.training.trainer import autocast_for, save_atomic
+
+Scorer = Callable[[list, list], dict]
+
+
+def device_for(config: BiGSTrainerConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def batch_tensors(encoded: Encoded, rows: torch.Tensor, pad: int, trim: bool, device: torch.device) -> dict[str, torch.Tensor]:
+    input_ids = encoded.input_ids[rows].long()
+    token_types = encoded.token_type_ids[rows].long()
+    attention_mask = input_ids != pad
+    if trim:  # only when pads are masked inside the encoder, so the cut cannot change any output
+        length = int(attention_mask.reshape(-1, attention_mask.shape[-1]).sum(-1).max().clamp(min=1))
+        input_ids, token_types, attention_mask = input_ids[..., :length], token_types[..., :length], attention_mask[..., :length]
+    return {
+        "input_ids": input_ids.to(device, non_blocking=True),
+        "token_type_ids": token_types.to(device, non_blocking=True),
+        "attention_mask": attention_mask.to(device, non_blocking=True),
+    }
+
+
+def eval_batch_size(config: BiGSTrainerConfig, encoded: Encoded) -> int:
+    """`eval_batch_size` sequences, capped at 64K tokens per batch (pNLP presets say 4096 sequences)."""
+    tokens_per_example = encoded.input_ids[0].numel() if len(encoded) else 1
+    return max(1, min(config.eval_batch_size, 65_536 // tokens_per_example))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, encoded: Encoded, kind: str, config: BiGSTrainerConfig, pad: int, trim: bool, device: torch.device) -> list:
+    model.eval()
+    predictions: list = []
+    size = eval_batch_size(config, encoded)
+    for start in range(0, len(encoded), size):
+        rows = torch.arange(start, min(start + size, len(encoded)))
+        with autocast_for(config, device):  # type: ignore[arg-type]
+            logits = model(**batch_tensors(encoded, rows, pad, trim, device)).logits.float()
+        predictions.extend(logits.squeeze(-1).tolist() if kind == "regression" else logits.argmax(-1).tolist())
+    model.train()
+    return predictions
+
+
+def finetune(
+    model: nn.Module,
+    kind: str,
+    encoded: dict[str, Encoded],
+    labels: dict[str, list],
+    score: Scorer,
+    monitor: str,
+    config: BiGSTrainerConfig,
+    run_dir: Path,
+    seed: int,
+    pad: int,
+    checkpoint_extra: dict[str, Any],
+    quiet: bool = False,
+) -> dict[str, Any]:
+    device = device_for(config)
+    model.to(device)
+    trim = bool(model.config.mask_padding and model.config.pooling == "non_padding_mean")
+    train = encoded["train"]
+    label_dtype = torch.float32 if kind == "regression" else torch.long
+    train_labels = torch.tensor(labels["train"], dtype=label_dtype)
+    eval_splits = [split for split in encoded if split != "train"]
+    micro_batches = -(-len(train) // config.batch_size)
+    steps_per_epoch = -(-micro_batches // config.grad_accumulation)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    optimizer = build_optimizer(model, config)
+    warmup = config.warmup_for(total_steps)
+    schedule = build_schedule(optimizer, warmup, total_steps, config.schedule)
+    generator = torch.Generator().manual_seed(seed)
+    best_value, best_epoch, best_scores = float("-inf"), 0, {}
+    history: list[dict] = []
+    step = 0
+    started = time.perf_counter()
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, disable=quiet, transient=True) as progress:
+        epochs_task = progress.add_task("epochs", total=config.epochs)
+        batches_task = progress.add_task("batches", total=micro_batches)
+        for epoch in range(1, config.epochs + 1):
+            epoch_started = time.perf_counter()
+            progress.reset(batches_task)
+            order = torch.randperm(len(train), generator=generator)
+            loss_sum, loss_count = 0.0, 0
+            for index, start in enumerate(range(0, len(train), config.batch_size)):
+                rows = order[start : start + config.batch_size]
+                batch = batch_tensors(train, rows, pad, trim, device)
+                with autocast_for(config, device):  # type: ignore[arg-type]
+                    loss = model(**batch, labels=train_labels[rows].to(device)).loss
+                (loss / config.grad_accumulation).backward()
+                loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
+                last_micro_batch = index + 1 == micro_batches
+                if (index + 1) % config.grad_accumulation == 0 or last_micro_batch:
+                    if config.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    schedule.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                progress.advance(batches_task)
+                if step >= total_steps:
+                    break
+            train_seconds = time.perf_counter() - epoch_started
+            scores = {
+                split: score(labels[split], predict(model, encoded[split], kind, config, pad, trim, device)) for split in eval_splits
+            }
+            value = scores["dev"][monitor]
+            if value > best_value:
+                best_value, best_epoch, best_scores = value, epoch, scores
+                save_atomic({"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra}, run_dir / "best.pt")
+            history.append(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "train_loss": loss_sum / max(loss_count, 1),
+                    **{f"{split}_{name}": v for split, split_scores in scores.items() for name, v in split_scores.items() if name != "examples"},
+                    "lr": schedule.get_last_lr()[0],
+                    "train_seconds": train_seconds,
+                    "examples_per_second": min(len(train), loss_count * config.batch_size) / train_seconds,
+                }
+            )
+            progress.update(epochs_task, advance=1, description=f"epoch {epoch}: dev {monitor} {value:.2f}")
+            if step >= total_steps:
+                break
+    save_atomic({"model": model.state_dict(), "epoch": history[-1]["epoch"], **checkpoint_extra}, run_dir / "last.pt")
+    return {
+        "metrics": scores,
+        "best": {"epoch": best_epoch, "monitor": monitor, "metrics": best_scores},
+        "history": history,
+        "steps": step,
+        "warmup_steps": warmup,
+        "optimizer_groups": describe_groups(optimizer),
+        "train_seconds": time.perf_counter() - started,
+        "device": str(device),
+    }

@@ -1,0 +1,207 @@
+"""`bench run backbone=bigs ...` and `bench pretrain ...`: one BiGS run, from the composed config to its record.
+
+Read top to bottom: parse the typed configs (a wrong key or value fails before any work), load the text
+data set, build the model (fresh, or from `init=`), tokenize, pretrain (corpora) or fine-tune (GLUE,
+SCROLLS), write the run record. The run folder, `config.yaml`, `metrics.json` (with provenance and the
+budget said plainly), atomic checkpoints and the summary table follow `pnlp_bench/run.py`'s conventions.
+
+The pNLP-Mixer nodes of the config (`projection`, `bottleneck`, `size`) mean nothing to BiGS: they are left
+out of the resolved config and of the record.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from pnlp_bench.bigs.checkpoints import build_for_task, initialise
+from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
+from pnlp_bench.bigs.finetune import finetune
+from pnlp_bench.bigs.pretrain import build_blocks, pretrain
+from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
+from pnlp_bench.data.text import TEXT_DATA, TextDataConfig, is_text_data, load_text_data
+from pnlp_bench.metrics import metric_names, score_text_task
+from pnlp_bench.paths import BERT_UNCASED_VOCAB
+from pnlp_bench.provenance import provenance
+from pnlp_bench.registry import ConfigError, typed_config
+from pnlp_bench.run import seed_everything, write_json
+
+PNLP_ONLY = ("projection", "bottleneck", "size")
+FINETUNE_REPORTING = (
+    "dev split, final epoch (as the paper's PyTorch numbers; GLUE and SCROLLS test labels are hidden). "
+    "`best` holds the best evaluation over epochs, which the authors' JAX script reports instead."
+)
+
+
+def bigs_options(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without the pNLP-Mixer nodes (whose interpolations may not resolve here)."""
+    data_name = cfg.data.get("name")
+    if not is_text_data(data_name):  # before resolving: a pNLP data set lacks the keys BiGS interpolates
+        raise ConfigError(f"data={data_name} is a pNLP-Mixer data set; backbone=bigs runs on {', '.join(TEXT_DATA.names())}")
+    kept = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in PNLP_ONLY])
+    return OmegaConf.to_container(kept, resolve=True)  # type: ignore[return-value]
+
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())  # the tied MLM decoder is the embedding matrix: counted once
+    embeddings = sum(p.numel() for p in model.backbone.embeddings.parameters())
+    encoder = sum(p.numel() for p in model.backbone.encoder.parameters())
+    return {"total": total, "embeddings": embeddings, "encoder": encoder, "head": total - embeddings - encoder}
+
+
+def model_label(cfg: DictConfig) -> str:
+    chosen = HydraConfig.get().runtime.choices.get("model", "") if HydraConfig.initialized() else ""
+    return chosen if chosen.startswith("bigs") else "bigs"
+
+
+def parse_configs(resolved: dict[str, Any]) -> tuple[TextDataConfig, BiGSBackboneConfig, BiGSTrainerConfig]:
+    data_config = typed_config(TextDataConfig, resolved["data"], "data")
+    TEXT_DATA.parse(data_config.name, data_config.options, "data.options")
+    backbone_config = typed_config(BiGSBackboneConfig, resolved["backbone"], "backbone")
+    trainer_config = typed_config(BiGSTrainerConfig, resolved["trainer"], "trainer")
+    return data_config, backbone_config, trainer_config
+
+
+def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    console = Console(quiet=bool(cfg.quiet))
+    resolved = bigs_options(cfg)
+    data_config, backbone_config, trainer_config = parse_configs(resolved)
+    init = resolved.get("init")
+    seed = int(resolved["seed"])
+    seed_everything(seed)
+    if trainer_config.num_threads:
+        torch.set_num_threads(trainer_config.num_threads)
+    vocab_path = str(BERT_UNCASED_VOCAB)
+    vocab = vocabulary(vocab_path)
+
+    with console.status("loading data"):
+        task = load_text_data(data_config)
+    monitor = "mlm_loss" if task.kind == "mlm" else data_config.monitor
+    if task.kind != "mlm" and monitor not in metric_names(task.metric):
+        raise ConfigError(f"data.monitor={monitor!r}; {data_config.name} reports {', '.join(metric_names(task.metric))}")
+
+    num_labels = len(task.label_names)
+    init_report = None
+    if init:
+        model, init_report = initialise(str(init), backbone_config, task.kind, num_labels, data_config.max_length, data_config.name)
+    else:
+        model = build_for_task(backbone_config.bigs_config(vocab_size=vocab.size), task.kind, num_labels)
+    if model.config.max_position_embeddings < data_config.max_length:
+        raise ConfigError(
+            f"backbone.max_position_embeddings={model.config.max_position_embeddings} < data.max_length={data_config.max_length}"
+        )
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    checkpoint_extra = {
+        "bigs_config": asdict(model.config),
+        "task": task.kind,
+        "data": data_config.name,
+        "label_names": task.label_names,
+        "config": resolved,
+    }
+    tokenize_started = time.perf_counter()
+    if task.kind == "mlm":
+        with console.status("tokenizing the corpus"):
+            blocks, block_reports = {}, {}
+            for split, documents in task.splits.items():
+                blocks[split], block_reports[split] = build_blocks(documents, data_config.max_length, vocab, vocab_path)
+        task.report["blocks"] = block_reports
+        tokenize_seconds = time.perf_counter() - tokenize_started
+        result = pretrain(model, blocks, vocab, trainer_config, run_dir, seed, checkpoint_extra, bool(cfg.quiet), console)  # type: ignore[arg-type]
+        budget = trainer_config.pretrain_budget(result["steps"], data_config.max_length)
+        reporting = "dev split with one fixed masking; best.pt = lowest dev MLM loss, last.pt = final (resumable)"
+    else:
+        with console.status("tokenizing"):
+            encoded = {
+                split: encode_examples(examples, data_config.max_length, data_config.truncation, vocab_path)
+                for split, examples in task.splits.items()
+            }
+        task.report["truncated"] = {split: tensors.truncated for split, tensors in encoded.items()}
+        tokenize_seconds = time.perf_counter() - tokenize_started
+        labels = {split: [example.label for example in examples] for split, examples in task.splits.items()}
+        result = finetune(
+            model,
+            task.kind,
+            encoded,
+            labels,
+            lambda gold, predicted: score_text_task(task.metric, gold, predicted),
+            monitor,
+            trainer_config,
+            run_dir,
+            seed,
+            vocab.pad,
+            checkpoint_extra,
+            bool(cfg.quiet),
+        )
+        budget = trainer_config.finetune_budget()
+        reporting = FINETUNE_REPORTING
+
+    record = {
+        "status": "finished",
+        "data": data_config.name,
+        "model": model_label(cfg),
+        "variant": f"{model.config.arch}+{model.config.routing}",
+        "task": task.kind,
+        "seed": seed,
+        "budget": budget,
+        "reporting": reporting,
+        "parameters": parameter_counts(model),
+        "metrics": result["metrics"],
+        "best": result["best"],
+        "monitor": monitor,
+        "history": result["history"],
+        "steps": result["steps"],
+        "tokens_seen": result.get("tokens_seen"),
+        "init": init_report,
+        "bigs_config": asdict(model.config),
+        "optimizer_groups": result["optimizer_groups"],
+        "warmup_steps": result["warmup_steps"],
+        "data_report": task.report,
+        "timings": {"tokenize_seconds": tokenize_seconds, "train_seconds": result["train_seconds"]},
+        "wall_seconds": time.perf_counter() - started,
+        "provenance": provenance(torch.device(result["device"])),
+        "run_dir": str(run_dir),
+    }
+    write_json(run_dir / "metrics.json", record)
+    print_summary(record, console)
+    return record
+
+
+def print_summary(record: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"{record['data']} · {record['model']} ({record['variant']}) · {record['budget']}")
+    table.add_column("split")
+    table.add_column("when")
+    if record["task"] == "mlm":
+        names = ["mlm_loss", "mlm_accuracy", "perplexity"]
+        rows = [("dev", f"step {record['steps']:,}", record["metrics"]["dev"])]
+    else:
+        names = [name for name in record["metrics"]["dev"] if name != "examples"]
+        last_epoch = record["history"][-1]["epoch"]
+        rows = [(split, f"final (epoch {last_epoch})", scores) for split, scores in record["metrics"].items()]
+        best = record["best"]
+        rows += [(split, f"best (epoch {best['epoch']})", scores) for split, scores in best["metrics"].items()]
+    for name in names:
+        table.add_column(name.replace("_", " "), justify="right")
+    for split, when, scores in rows:
+        table.add_row(split, when, *(f"{scores[name]:.2f}" for name in names))
+    console.print(table)
+    parameters = record["parameters"]
+    tokens = f", {record['tokens_seen']:,} tokens" if record.get("tokens_seen") else ""
+    console.print(
+        f"parameters {parameters['total']:,} (encoder {parameters['encoder']:,}, embeddings {parameters['embeddings']:,}, "
+        f"head {parameters['head']:,}), {record['steps']:,} steps{tokens}, {record['wall_seconds']:.0f} s on "
+        f"{record['provenance']['device']}"
+    )
+    if record.get("init"):
+        console.print(f"initialised from {record['init']['file']} ({record['init']['architecture']})")
+    console.print(f"run folder: {record['run_dir']}")

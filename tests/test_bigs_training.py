@@ -1,0 +1,217 @@
+"""BiGS pretraining and fine-tuning pieces: masking, the MLM loss, schedules, init loading, presets, short runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+from pnlp_bench.bigs.checkpoints import extend_positions, initialise
+from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
+from pnlp_bench.bigs.finetune import finetune
+from pnlp_bench.bigs.masking import IGNORE_INDEX, mask_tokens
+from pnlp_bench.bigs.optim import lr_factor, parameter_groups
+from pnlp_bench.bigs.pipeline import bigs_options, parse_configs
+from pnlp_bench.bigs.pretrain import masked_lm_loss, pretrain
+from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
+from pnlp_bench.data.text import TextExample
+from pnlp_bench.metrics import score_text_task
+from pnlp_bench.models.bigs import BiGSConfig, BiGSForMaskedLM, BiGSModel
+
+from helpers import compose_config
+
+VOCAB = vocabulary()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny models on a shared 2-core machine: thread hand-offs cost more than the arithmetic
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def random_batch(rows: int, length: int, seed: int = 0) -> torch.Tensor:
+    """[CLS] ordinary tokens [SEP] then padding, with a different amount of padding per row."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.full((rows, length), VOCAB.pad, dtype=torch.long)
+    for row in range(rows):
+        used = int(torch.randint(length // 2, length + 1, (1,), generator=generator))
+        ids[row, :used] = torch.randint(VOCAB.first_ordinary, VOCAB.size, (used,), generator=generator)
+        ids[row, 0], ids[row, used - 1] = VOCAB.cls, VOCAB.sep
+    return ids
+
+
+def test_masking_statistics():
+    ids = random_batch(2048, 128)
+    masked, labels = mask_tokens(ids, VOCAB, torch.Generator().manual_seed(1))
+    chosen = labels != IGNORE_INDEX
+    maskable = (ids != VOCAB.pad) & (ids != VOCAB.cls) & (ids != VOCAB.sep)
+    # exactly round(15%) of each sequence's maskable tokens, never a special token
+    assert torch.equal(chosen.sum(1), torch.round(maskable.sum(1) * 0.15).long())
+    assert not (chosen & ~maskable).any()
+    assert torch.equal(labels[chosen], ids[chosen])
+    assert torch.equal(masked[~chosen], ids[~chosen])
+    total = int(chosen.sum())
+    to_mask = (masked == VOCAB.mask) & chosen
+    kept = (masked == ids) & chosen
+    replaced = chosen & ~to_mask & ~kept
+    assert to_mask.sum() / total == pytest.approx(0.8, abs=0.01)
+    # a random replacement can draw the original token (1 in 29,523): counted as kept, negligible here
+    assert replaced.sum() / total == pytest.approx(0.1, abs=0.01)
+    assert kept.sum() / total == pytest.approx(0.1, abs=0.01)
+    assert masked[replaced].min() >= VOCAB.first_ordinary  # random tokens are ordinary words
+
+
+def test_masking_cap_seed_and_device_independence():
+    ids = random_batch(64, 128)
+    _, capped = mask_tokens(ids, VOCAB, torch.Generator().manual_seed(0), max_predictions=5)
+    assert (capped != IGNORE_INDEX).sum(1).max() == 5
+    first = mask_tokens(ids, VOCAB, torch.Generator().manual_seed(3))
+    again = mask_tokens(ids, VOCAB, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    only_specials = torch.tensor([[VOCAB.cls, VOCAB.sep, VOCAB.pad]])
+    assert (mask_tokens(only_specials, VOCAB, torch.Generator())[1] == IGNORE_INDEX).all()
+
+
+def tiny_mlm(**overrides) -> BiGSForMaskedLM:
+    torch.manual_seed(0)
+    base = dict(vocab_size=VOCAB.size, hidden_size=32, num_layers=2, intermediate_size=64, state_size=8, max_position_embeddings=32, num_heads=2)
+    return BiGSForMaskedLM(BiGSConfig(**{**base, **overrides}))
+
+
+def test_mlm_loss_is_the_cross_entropy_at_the_masked_positions_only():
+    model = tiny_mlm().eval()
+    ids = random_batch(4, 32)
+    inputs, labels = mask_tokens(ids, VOCAB, torch.Generator().manual_seed(0))
+    loss, count, correct = masked_lm_loss(model, inputs, labels)
+    full = model(inputs).logits
+    chosen = labels != IGNORE_INDEX
+    by_hand = F.cross_entropy(full[chosen], labels[chosen])
+    assert count == int(chosen.sum()) and loss.item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(model(inputs, labels=labels).loss.item(), rel=1e-5)
+    assert correct == int((full[chosen].argmax(-1) == labels[chosen]).sum())
+    # changing the (ignored) label of an unmasked position cannot change the loss
+    other = labels.clone()
+    other[~chosen] = IGNORE_INDEX
+    assert masked_lm_loss(model, inputs, other)[0].item() == pytest.approx(loss.item())
+
+
+def test_warmup_then_decay_schedules():
+    assert lr_factor(0, 10, 100, "cosine") == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100, "cosine") == pytest.approx(1.0)
+    assert lr_factor(10, 10, 100, "cosine") == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100, "cosine") == pytest.approx(0.5)
+    assert lr_factor(100, 10, 100, "cosine") == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(55, 10, 100, "linear") == pytest.approx(0.5)
+    assert lr_factor(99, 10, 100, "constant") == 1.0
+
+
+def test_ssm_parameters_get_their_own_group():
+    model = tiny_mlm()
+    groups = {g["name"]: g for g in parameter_groups(model, BiGSTrainerConfig(lr=1e-3, weight_decay=0.05, ssm_lr=1e-4, ssm_weight_decay=0.0))}
+    assert groups["ssm (A, dt, C, D)"]["lr"] == 1e-4 and groups["ssm (A, dt, C, D)"]["weight_decay"] == 0.0
+    assert sum(p.numel() for g in groups.values() for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    assert all(p.ndim == 1 for p in groups["no_decay (biases, LayerNorm)"]["params"])
+
+
+def test_init_from_a_pretraining_checkpoint_tiles_positions_and_keeps_the_encoder(tmp_path):
+    model = tiny_mlm(max_position_embeddings=16)
+    torch.save(
+        {"model": model.state_dict(), "bigs_config": vars(model.config), "task": "mlm", "data": "wikitext2"},
+        tmp_path / "best.pt",
+    )
+    backbone = BiGSBackboneConfig(hidden_size=999, dropout=0.0)  # the checkpoint's architecture wins
+    loaded, report = initialise(str(tmp_path), backbone, "classification", 3, max_length=40, data_name="sst2")
+    assert loaded.config.hidden_size == 32 and loaded.config.max_position_embeddings == 40 and loaded.config.dropout == 0.0
+    positions = loaded.backbone.embeddings.position_embeddings.weight
+    original = model.backbone.embeddings.position_embeddings.weight
+    assert torch.equal(positions[:16], original) and torch.equal(positions[16:32], original) and torch.equal(positions[32:], original[:8])
+    layer = "encoder.layers.1.forward_routing.C_re"
+    assert torch.equal(loaded.backbone.state_dict()[layer], model.backbone.state_dict()[layer])
+    assert report["fresh"] == ["classifier.bias", "classifier.weight", "pooler.dense.bias", "pooler.dense.weight"]
+    assert report["positions"] == "16 -> 40 (tiled)" and "hidden_size" in report["architecture"]
+    assert torch.equal(extend_positions(original, 8), original)
+
+
+# encoder parameters of the presets, matched by depth (conf/model/bigs_*.yaml document them)
+PRESET_ENCODERS = {
+    "bigs_small": {("gated", "ssm"): 27_320_352, ("gated", "attention"): 24_952_320, ("stack", "ssm"): 28_379_184, ("stack", "attention"): 28_371_456},
+    "bigs_large": {("gated", "ssm"): 313_842_268, ("gated", "attention"): 319_078_400, ("stack", "ssm"): 311_782_020, ("stack", "attention"): 302_309_376},
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_ENCODERS))
+def test_presets_match_parameters_across_the_four_variants(preset):
+    for (arch, routing), expected in PRESET_ENCODERS[preset].items():
+        cfg = compose_config([f"model={preset}", f"arch={arch}", f"routing={routing}"])
+        _, backbone, _ = parse_configs(bigs_options(cfg))
+        with torch.device("meta"):  # counting needs shapes only
+            encoder = BiGSModel(backbone.bigs_config(vocab_size=VOCAB.size)).encoder
+        assert sum(p.numel() for p in encoder.parameters()) == expected, (arch, routing)
+    spread = max(PRESET_ENCODERS[preset].values()) / min(PRESET_ENCODERS[preset].values())
+    assert spread < 1.14  # within ~10% of each other, the granularity one layer allows
+
+
+def tiny_backbone(**overrides) -> BiGSBackboneConfig:
+    return BiGSBackboneConfig(**{"hidden_size": 32, "num_layers": 1, "intermediate_size": 64, "state_size": 8, "max_position_embeddings": 32, **overrides})
+
+
+@pytest.mark.parametrize("kind", ["regression", "multiple_choice"])
+def test_finetune_runs_regression_and_multiple_choice(tmp_path, kind):
+    from pnlp_bench.bigs.checkpoints import build_for_task
+
+    torch.manual_seed(0)
+    if kind == "regression":
+        examples = [TextExample(str(i), f"sentence {i}", f"other {i}", label=float(i % 5)) for i in range(24)]
+        metric, monitor = "glue_stsb", "pearson"
+    else:
+        examples = [TextExample(str(i), "which?", "a story", label=i % 3, choices=["red", "green", "blue"]) for i in range(24)]
+        metric, monitor = "accuracy", "accuracy"
+    model = build_for_task(tiny_backbone().bigs_config(VOCAB.size), kind, 0)
+    encoded = {"train": encode_examples(examples, 32), "dev": encode_examples(examples[:8], 32)}
+    labels = {"train": [e.label for e in examples], "dev": [e.label for e in examples[:8]]}
+    result = finetune(
+        model, kind, encoded, labels, lambda g, p: score_text_task(metric, g, p), monitor,
+        BiGSTrainerConfig(epochs=2, batch_size=8, lr=1e-3), tmp_path, 0, VOCAB.pad, {"task": kind}, quiet=True,
+    )
+    assert [row["epoch"] for row in result["history"]] == [1, 2] and result["steps"] == 6
+    assert monitor in result["metrics"]["dev"] and result["best"]["epoch"] in (1, 2)
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
+
+
+class Crash(Exception):
+    pass
+
+
+def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    import pnlp_bench.bigs.pretrain as pretraining
+
+    blocks = {"train": random_batch(48, 32, seed=1).int(), "dev": random_batch(8, 32, seed=2).int()}
+    config = BiGSTrainerConfig(max_steps=6, batch_size=8, lr=1e-3, warmup_steps=1, schedule="cosine", checkpoint_every=3, eval_every=3)
+    (tmp_path / "straight").mkdir()
+    straight = pretrain(tiny_mlm(dropout=0.0), blocks, VOCAB, config, tmp_path / "straight", 0, {}, quiet=True)
+
+    # the same run killed during step 4, after its step-3 checkpoint: 3 training masks + 1 dev mask, then a crash
+    calls = {"count": 0}
+    real_mask_tokens = pretraining.mask_tokens
+
+    def crashing(*args, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == 5:
+            raise Crash
+        return real_mask_tokens(*args, **kwargs)
+
+    (tmp_path / "resumed").mkdir()
+    monkeypatch.setattr(pretraining, "mask_tokens", crashing)
+    with pytest.raises(Crash):
+        pretrain(tiny_mlm(dropout=0.0), blocks, VOCAB, config, tmp_path / "resumed", 0, {}, quiet=True)
+    monkeypatch.setattr(pretraining, "mask_tokens", real_mask_tokens)
+    resumed = pretrain(tiny_mlm(dropout=0.0, initializer_range=0.5), blocks, VOCAB, config, tmp_path / "resumed", 0, {}, quiet=True)
+
+    assert resumed["resumed_from_step"] == 3 and straight["resumed_from_step"] is None
+    for key in ("step", "train_loss", "dev_mlm_loss", "dev_mlm_accuracy"):
+        assert [row[key] for row in resumed["history"]] == pytest.approx([row[key] for row in straight["history"]])
+    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["finished"] is True
