@@ -1,4 +1,4 @@
-"""The `bench` command: `bench run [overrides…]` (more subcommands arrive with the tables and speed work)."""
+"""The `bench` command: `bench run [overrides…]`, `bench pretrain [overrides…]` (more arrive with the tables and speed work)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import sys
 USAGE = """usage: bench COMMAND [hydra overrides…]
 
 commands:
-  run     train and evaluate one configuration (Hydra overrides; --multirun for sweeps)
-          e.g. bench run model=mixer_large data=mtop data.languages=[en,de] trainer.epochs=5
-  help    this message
+  run       train and evaluate one configuration (Hydra overrides; --multirun for sweeps)
+            e.g. bench run model=mixer_large data=mtop data.languages=[en,de] trainer.epochs=5
+            e.g. bench run backbone=bigs data=sst2 arch=stack routing=attention init=outputs/runs/wikitext2/<run>
+  pretrain  masked-LM pretraining of a BiGS model (= bench run task=mlm)
+            e.g. bench pretrain model=bigs_small arch=stack routing=attention trainer.max_steps=2000
+  help      this message
 
 `bench run --help` lists the config groups and their options; `bench run --cfg job` prints the composed config.
 """
@@ -21,10 +24,11 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
-    if command == "run":
+    if command in {"run", "pretrain"}:
         from pnlp_bench.run import main as run_main
 
-        sys.argv = ["bench run", *rest]
+        # pretraining is a preset of `bench run` (conf/task/mlm.yaml); the command line still wins
+        sys.argv = ["bench run", *rest] if command == "run" else ["bench pretrain", "task=mlm", *rest]
         run_main()
         return
     print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

@@ -1,23 +1,53 @@
 """Every shipped config composes, parses into its typed config and builds on CPU."""
 
+import dataclasses
+
 import pytest
+import torch
 from omegaconf import OmegaConf
 
+from pnlp_bench.bigs.checkpoints import build_for_task
+from pnlp_bench.bigs.pipeline import bigs_options, parse_configs
 from pnlp_bench.data.base import DataConfig
 from pnlp_bench.data.features import Featurized, LabelSpace
+from pnlp_bench.data.text import is_text_data
 from pnlp_bench.projection import PROJECTIONS
 from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.run import build_model
 from pnlp_bench.training.trainer import TrainerConfig
 
-from helpers import compose_config, group_options
+from helpers import CONF, compose_config, group_options
 
-GROUPS = ["model", "backbone", "size", "data", "trainer", "projection"]
+GROUPS = ["model", "backbone", "size", "data", "trainer", "projection", "arch", "routing", "task"]
+BIGS_GROUPS = {"arch", "routing", "task"}  # only composed under a BiGS backbone
+
+
+def needs_bigs(group: str, option: str) -> bool:
+    """Options that only a BiGS run reads: compose them with backbone=bigs."""
+    if group in BIGS_GROUPS:
+        return True
+    raw = OmegaConf.load(CONF / group / f"{option}.yaml")
+    if group == "data":
+        return is_text_data(raw.get("name"))
+    if group == "trainer":  # keys beyond pNLP's TrainerConfig: a BiGS recipe
+        pnlp_keys = {field.name for field in dataclasses.fields(TrainerConfig)}
+        return not set(raw) - {"defaults"} <= pnlp_keys
+    return False
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)])
 def test_every_option_composes_and_builds(group, option):
-    cfg = compose_config([f"{group}={option}"])
+    overrides = [f"{group}={option}"]
+    if needs_bigs(group, option) and group != "task":
+        overrides.insert(0, "backbone=bigs")
+    cfg = compose_config(overrides)
+    if cfg.backbone.name == "bigs":
+        data_config, backbone, _ = parse_configs(bigs_options(cfg))
+        with torch.device("meta"):  # shapes only: the large preset would take seconds to initialise
+            model = build_for_task(backbone.bigs_config(vocab_size=30522), "classification", 2)
+        assert backbone.max_position_embeddings >= data_config.max_length
+        assert sum(p.numel() for p in model.parameters()) > 0
+        return
     container = OmegaConf.to_container(cfg, resolve=True)
     data_config = typed_config(DataConfig, container["data"], "data")
     typed_config(TrainerConfig, container["trainer"], "trainer")
@@ -45,3 +75,24 @@ def test_bad_values_are_rejected_before_work():
         PROJECTIONS.parse("minhash", {"window": -1}, "projection")
     with pytest.raises(ConfigError, match="unknown projection 'nope'; valid: minhash"):
         PROJECTIONS.parse("nope", {}, "projection")
+
+
+def test_bigs_backbone_picks_its_data_and_recipe_and_the_command_line_wins():
+    cfg = compose_config(["backbone=bigs"])
+    assert cfg.data.name == "sst2" and cfg.trainer.lr == 2e-5 and cfg.backbone.num_layers == 2
+    cfg = compose_config(["backbone=bigs", "data=cola", "trainer=smoke", "arch=stack", "routing=attention"])
+    assert cfg.data.name == "cola" and cfg.trainer.epochs == 2 and cfg.backbone.arch == "stack"
+    assert cfg.backbone.num_layers == 2 and cfg.backbone.intermediate_size == 512  # stack: depth 2, width 4d
+    pretraining = compose_config(["task=mlm", "model=bigs_small", "routing=attention"])
+    assert pretraining.data.name == "wikitext2" and pretraining.trainer.max_steps == 10000
+    assert pretraining.backbone.num_layers == 5 and pretraining.backbone.hidden_size == 512
+    assert compose_config([]).backbone.name == "mixer"  # the default stays pNLP-Mixer
+
+
+def test_bigs_rejects_a_pnlp_data_set_with_one_line():
+    cfg = compose_config(["backbone=bigs", "data=mtop_sample"])
+    with pytest.raises(ConfigError, match="data=mtop is a pNLP-Mixer data set; backbone=bigs runs on .*sst2"):
+        bigs_options(cfg)
+    cfg = compose_config(["backbone=bigs", "+backbone.num_layer=3"])
+    with pytest.raises(ConfigError, match="backbone: unknown key 'num_layer'"):
+        parse_configs(bigs_options(cfg))
