@@ -18,6 +18,7 @@ from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
 from pnlp_bench.data.text import TextExample
 from pnlp_bench.metrics import score_text_task
 from pnlp_bench.models.bigs import BiGSConfig, BiGSForMaskedLM, BiGSModel
+from pnlp_bench.registry import ConfigError
 
 from helpers import compose_config
 
@@ -215,3 +216,36 @@ def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     for key in ("step", "train_loss", "dev_mlm_loss", "dev_mlm_accuracy"):
         assert [row[key] for row in resumed["history"]] == pytest.approx([row[key] for row in straight["history"]])
     assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["finished"] is True
+
+
+@pytest.mark.shared
+def test_long_input_path_at_4096_tokens_on_qmsum(shared_data, tmp_path):
+    from pnlp_bench.run import run
+
+    cfg = compose_config(
+        [
+            "model=bigs_tiny", "data=qmsum", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=1",
+            "data.train_limit=1", "data.dev_limit=2", "backbone.hidden_size=32", "backbone.depth.gated.ssm=1", "quiet=true",
+        ]
+    )
+    record = run(cfg, tmp_path)
+    assert record["bigs_config"]["max_position_embeddings"] == 4096 and record["task"] == "multiple_choice"
+    assert record["data_report"]["truncated"] == {"train": 1, "dev": 2}  # meetings are ~9,000 words long
+    assert record["metrics"]["dev"]["examples"] == 2 and record["steps"] == 1
+
+
+def test_init_from_a_released_checkpoint_in_the_authors_format(tmp_path):
+    from test_bigs import write_their_checkpoint
+
+    theirs = tiny_mlm(max_position_embeddings=16)
+    write_their_checkpoint(tmp_path, theirs, theirs.config, pooler_type="mean")
+    backbone = BiGSBackboneConfig(dropout=0.0, pooling="non_padding_mean")
+    loaded, report = initialise(f"hf:{tmp_path}", backbone, "regression", 0, max_length=24, data_name="stsb")
+    assert loaded.num_labels == 1 and loaded.config.pooling == "mean"  # the checkpoint's own pooling
+    assert loaded.config.max_position_embeddings == 24 and report["positions"] == "16 -> 24 (tiled)"
+    words = "embeddings.word_embeddings.weight"
+    assert torch.equal(loaded.backbone.state_dict()[words], theirs.backbone.state_dict()[words])
+    positions = loaded.backbone.embeddings.position_embeddings.weight
+    assert torch.equal(positions[16:], theirs.backbone.embeddings.position_embeddings.weight[:8])
+    with pytest.raises(ConfigError, match="init=hf:.*nowhere"):
+        initialise(f"hf:{tmp_path / 'nowhere'}", backbone, "regression", 0, max_length=24, data_name="stsb")

@@ -221,3 +221,8 @@ def test_encoding_pairs_and_multiple_choice():
     assert choice.input_ids.shape == (1, 2, 32)
     first_segment = choice.input_ids[0, 1, : choice.input_ids[0, 1].tolist().index(vocab.sep)].tolist()
     assert first_segment == [vocab.cls, *tokenize(["who?"])[0], *tokenize(["a cat"])[0]]
+
+
+def test_text_corpus_goes_online_only_when_allowed():
+    with pytest.raises(DataError, match="text_corpus: no options.files; pass data.download=true"):
+        load_text_data(TextDataConfig(name="text_corpus", options={"hf_dataset": "Salesforce/wikitext"}))

@@ -128,7 +128,8 @@ def from_hub(init: str, backbone: BiGSBackboneConfig, kind: str, num_labels: int
         extended = build_for_task(config, kind, num_labels)
         extended.load_state_dict(state)
         model = extended
-    report = {"source": init, "file": f"hf:{repo}", "positions": f"{stored} -> {max(stored, max_length)}"}
+    positions = f"{stored} -> {max(stored, max_length)}" + (" (tiled)" if max_length > stored else "")
+    report = {"source": init, "file": f"hf:{repo}", "positions": positions}
     return model, report
 
 

@@ -12,6 +12,7 @@ must not depend on how much its batch was padded.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,7 +93,8 @@ def finetune(
     eval_splits = [split for split in encoded if split != "train"]
     micro_batches = -(-len(train) // config.batch_size)
     steps_per_epoch = -(-micro_batches // config.grad_accumulation)
-    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    # max_steps caps fine-tuning (a smoke budget); the schedule then decays over the steps that will run
+    total_steps = min(config.max_steps or math.inf, config.epochs * steps_per_epoch)
     optimizer = build_optimizer(model, config)
     warmup = config.warmup_for(total_steps)
     schedule = build_schedule(optimizer, warmup, total_steps, config.schedule)

@@ -8,8 +8,9 @@ cuts the stream into fixed-length blocks. `data.train_limit` / `data.dev_limit` 
   where it would mislead WordPiece: ``@-@`` ``@,@`` ``@.@`` join their neighbours again, ``<unk>`` becomes
   BERT's ``[UNK]`` (so it is one token, never masked into pieces), and headings lose their ``=`` marks.
 * ``text_corpus``: ``options.files`` (plain or gzipped text; globs allowed) with ``options.dev_files``, or
-  with no dev files the last ``options.dev_fraction`` of the documents. With no files, online:
-  ``options.hf_dataset`` (+ ``hf_config``) through ``datasets.load_dataset``, column ``text_column``.
+  with no dev files the last ``options.dev_fraction`` of the documents. With no files and
+  ``data.download=true``: ``options.hf_dataset`` (+ ``hf_config``) through ``datasets.load_dataset``,
+  column ``text_column``.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ def expand(patterns: list[str]) -> list[Path]:
 @TEXT_DATA.register("text_corpus", TextCorpusOptions)
 def load_text_corpus(options: TextCorpusOptions, config: TextDataConfig) -> TextTask:
     if not options.files:
+        if not config.download:
+            raise DataError(
+                f"text_corpus: no options.files; pass data.download=true to read {options.hf_dataset} online, "
+                "or data.options.files=[...] for local text"
+            )
         return load_hf_corpus(options)
     train = [doc for path in expand(options.files) for doc in documents(path, path.name)]
     if options.dev_files:

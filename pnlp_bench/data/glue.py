@@ -144,6 +144,8 @@ def load_online(name: str, task: GlueTask) -> dict[str, list[TextExample]]:
 def locate(name: str, task: GlueTask, config: TextDataConfig) -> Path | None:
     """The folder holding the task's train.tsv[.gz], or None when there is none."""
     if task.row is None:
+        if config.root:
+            raise DataError(f"GLUE {name}: no reader for local files of this task here; use data.download=true")
         return None
     candidates = [Path(config.root).expanduser()] if config.root else resolve_data_root(None, f"glue/{task.folder}")
     for candidate in candidates:
