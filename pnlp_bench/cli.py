@@ -18,6 +18,12 @@ commands:
 """
 
 
+def with_pretraining_preset(arguments: list[str]) -> list[str]:
+    """`task=mlm` placed among the user's overrides: Hydra's parser wants overrides in one run, not split by flags."""
+    first_override = next((i for i, arg in enumerate(arguments) if "=" in arg and not arg.startswith("-")), len(arguments))
+    return [*arguments[:first_override], "task=mlm", *arguments[first_override:]]
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
@@ -28,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         from pnlp_bench.run import main as run_main
 
         # pretraining is a preset of `bench run` (conf/task/mlm.yaml); the command line still wins
-        sys.argv = ["bench run", *rest] if command == "run" else ["bench pretrain", "task=mlm", *rest]
+        sys.argv = ["bench run", *rest] if command == "run" else ["bench pretrain", *with_pretraining_preset(rest)]
         run_main()
         return
     print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

@@ -65,3 +65,11 @@ def test_bigs_config_errors_name_the_key(tmp_path):
         run(compose_config(["backbone=bigs", "data=stsb", "data.monitor=mcc", "data.train_limit=4", "data.dev_limit=4"]), tmp_path)
     with pytest.raises(ConfigError, match="trainer.schedule must be one of linear, cosine, constant"):
         run(compose_config(["backbone=bigs", "trainer.schedule=step"]), tmp_path)
+
+
+def test_pretrain_preset_joins_the_overrides_not_the_flags():
+    from pnlp_bench.cli import with_pretraining_preset
+
+    assert with_pretraining_preset(["--cfg", "job", "model=bigs_small"]) == ["--cfg", "job", "task=mlm", "model=bigs_small"]
+    assert with_pretraining_preset(["model=bigs_small", "--multirun"]) == ["task=mlm", "model=bigs_small", "--multirun"]
+    assert with_pretraining_preset(["--help"]) == ["--help", "task=mlm"]
