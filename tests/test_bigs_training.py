@@ -249,3 +249,27 @@ def test_init_from_a_released_checkpoint_in_the_authors_format(tmp_path):
     assert torch.equal(positions[16:], theirs.backbone.embeddings.position_embeddings.weight[:8])
     with pytest.raises(ConfigError, match="init=hf:.*nowhere"):
         initialise(f"hf:{tmp_path / 'nowhere'}", backbone, "regression", 0, max_length=24, data_name="stsb")
+
+
+def test_init_pretrained_finds_the_run_of_the_same_architecture(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    def fake_pretraining_run(name: str, **overrides) -> BiGSForMaskedLM:
+        model = tiny_mlm(**overrides)
+        folder = tmp_path / "runs" / "wikitext2" / name
+        folder.mkdir(parents=True)
+        torch.save({"model": model.state_dict(), "bigs_config": asdict(model.config), "task": "mlm"}, folder / "best.pt")
+        record = {"status": "finished", "task": "mlm", "bigs_config": asdict(model.config)}
+        (folder / "metrics.json").write_text(json.dumps(record))
+        return model
+
+    fake_pretraining_run("bigs_tiny-stack", arch="stack", routing="attention")
+    gated = fake_pretraining_run("bigs_tiny-gated")
+    backbone = tiny_backbone(num_layers=2, intermediate_size=64, num_heads=2)
+    loaded, report = initialise("pretrained:wikitext2", backbone, "classification", 2, 32, "sst2", output_root=tmp_path, vocab_size=VOCAB.size)
+    assert report["source"].endswith("bigs_tiny-gated") and loaded.config.arch == "gated"
+    words = "embeddings.word_embeddings.weight"
+    assert torch.equal(loaded.backbone.state_dict()[words], gated.backbone.state_dict()[words])
+    with pytest.raises(ConfigError, match="no finished pretraining run of this architecture .gated.ssm, d 32, 3 layers"):
+        initialise("pretrained:wikitext2", tiny_backbone(num_layers=3), "classification", 2, 32, "sst2", output_root=tmp_path)

@@ -4,6 +4,10 @@
 * A checkpoint file written by this project (`best.pt` / `last.pt`): ``{"model", "bigs_config", ...}``.
 * `hf:<repo>`: a released checkpoint of the authors (e.g. `hf:JunxiongWang/BiGS_128`, or a local folder
   with their `config.json` and weights) through `pnlp_bench.models.bigs_convert.load_pretrained`.
+* `pretrained:<corpus>`: the most recently finished `bench pretrain` run on `<corpus>` (under the output
+  root) whose architecture is the composed backbone's, so one sweep can fine-tune each of the four
+  variants from its own pretraining: `bench run --multirun model=bigs_small arch=gated,stack
+  routing=ssm,attention data=sst2,cola init=pretrained:wikitext2`.
 
 The architecture is the checkpoint's (its `bigs_config`); dropout and padding masking follow the run's
 `backbone` config, and so does pooling except for `hf:` checkpoints, which keep the pooling they were
@@ -18,6 +22,7 @@ new position a trained vector (Longformer extends RoBERTa's table by copying it 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +70,38 @@ def checkpoint_file(init: str) -> Path:
     if path.is_file():
         return path
     raise ConfigError(f"init={init}: no such run folder or checkpoint file (or use hf:<repo> for a released one)")
+
+
+# the BiGSConfig fields that fix the weights' shapes and meaning (not dropout, pooling, positions)
+ARCHITECTURE = (
+    "vocab_size", "hidden_size", "num_layers", "intermediate_size", "state_size", "type_vocab_size",
+    "arch", "routing", "num_heads", "ssm_init", "gelu_approximate",
+)
+
+
+def find_pretrained(spec: str, backbone: BiGSBackboneConfig, vocab_size: int, output_root: str | Path) -> Path:
+    """The run folder `pretrained:<corpus>` names: see the module doc."""
+    corpus = spec.removeprefix("pretrained:") or "wikitext2"
+    wanted = backbone.bigs_config(vocab_size)
+    root = Path(output_root) / "runs" / corpus
+    found = []
+    for path in root.glob("*/metrics.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        stored = record.get("bigs_config") or {}
+        if record.get("status") == "finished" and record.get("task") == "mlm" and all(
+            stored.get(name) == getattr(wanted, name) for name in ARCHITECTURE
+        ):
+            found.append((path.stat().st_mtime, path.parent))
+    if not found:
+        raise ConfigError(
+            f"init={spec}: no finished pretraining run of this architecture ({wanted.arch}+{wanted.routing}, "
+            f"d {wanted.hidden_size}, {wanted.num_layers} layers) in {root}; "
+            "run bench pretrain with the same model, arch and routing first"
+        )
+    return max(found)[1]
 
 
 def from_checkpoint(
@@ -134,10 +171,21 @@ def from_hub(init: str, backbone: BiGSBackboneConfig, kind: str, num_labels: int
 
 
 def initialise(
-    init: str, backbone: BiGSBackboneConfig, kind: str, num_labels: int, max_length: int, data_name: str
+    init: str,
+    backbone: BiGSBackboneConfig,
+    kind: str,
+    num_labels: int,
+    max_length: int,
+    data_name: str,
+    output_root: str | Path = "outputs",
+    vocab_size: int = 30522,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model for this run filled from `init`, and a report of what was loaded (for the run record)."""
-    if init.startswith("hf:"):
+    if init.startswith("pretrained:"):
+        folder = find_pretrained(init, backbone, vocab_size, output_root)
+        model, report = from_checkpoint(str(folder), backbone, kind, num_labels, max_length, data_name)
+        report["source"] = f"{init} -> {folder}"
+    elif init.startswith("hf:"):
         model, report = from_hub(init, backbone, kind, num_labels, max_length)
     else:
         model, report = from_checkpoint(init, backbone, kind, num_labels, max_length, data_name)

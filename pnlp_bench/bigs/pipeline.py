@@ -92,7 +92,10 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     num_labels = len(task.label_names)
     init_report = None
     if init:
-        model, init_report = initialise(str(init), backbone_config, task.kind, num_labels, data_config.max_length, data_config.name)
+        model, init_report = initialise(
+            str(init), backbone_config, task.kind, num_labels, data_config.max_length, data_config.name,
+            output_root=resolved["output_root"], vocab_size=vocab.size,
+        )
     else:
         model = build_for_task(backbone_config.bigs_config(vocab_size=vocab.size), task.kind, num_labels)
     if model.config.max_position_embeddings < data_config.max_length:
