@@ -165,6 +165,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "history": result["history"],
         "steps": result["steps"],
         "tokens_seen": result.get("tokens_seen"),
+        "resumed_from_step": result.get("resumed_from_step"),
         "init": init_report,
         "bigs_config": asdict(model.config),
         "optimizer_groups": result["optimizer_groups"],
