@@ -273,3 +273,12 @@ def test_init_pretrained_finds_the_run_of_the_same_architecture(tmp_path):
     assert torch.equal(loaded.backbone.state_dict()[words], gated.backbone.state_dict()[words])
     with pytest.raises(ConfigError, match="no finished pretraining run of this architecture .gated.ssm, d 32, 3 layers"):
         initialise("pretrained:wikitext2", tiny_backbone(num_layers=3), "classification", 2, 32, "sst2", output_root=tmp_path)
+
+
+def test_continued_pretraining_at_a_longer_length_keeps_the_mlm_head(tmp_path):
+    model = tiny_mlm(max_position_embeddings=16)
+    torch.save({"model": model.state_dict(), "bigs_config": vars(model.config), "task": "mlm", "data": "wikitext2"}, tmp_path / "last.pt")
+    loaded, report = initialise(str(tmp_path / "last.pt"), BiGSBackboneConfig(), "mlm", 0, max_length=64, data_name="wikitext2")
+    assert report["fresh"] == [] and report["positions"] == "16 -> 64 (tiled)"
+    assert torch.equal(loaded.mlm_head.dense.weight, model.mlm_head.dense.weight)
+    assert torch.equal(loaded.mlm_head.bias, model.mlm_head.bias)
