@@ -15,7 +15,7 @@ from pnlp_bench.bigs.optim import lr_factor, parameter_groups
 from pnlp_bench.bigs.pipeline import bigs_options, parse_configs
 from pnlp_bench.bigs.pretrain import masked_lm_loss, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
-from pnlp_bench.data.text import TextExample
+from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.metrics import score_text_task
 from pnlp_bench.models.bigs import BiGSConfig, BiGSForMaskedLM, BiGSModel
 from pnlp_bench.registry import ConfigError

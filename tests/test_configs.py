@@ -10,7 +10,7 @@ from pnlp_bench.bigs.checkpoints import build_for_task
 from pnlp_bench.bigs.pipeline import bigs_options, parse_configs
 from pnlp_bench.data.base import DataConfig
 from pnlp_bench.data.features import Featurized, LabelSpace
-from pnlp_bench.data.text import is_text_data
+from pnlp_bench.data.text_tasks import is_text_data
 from pnlp_bench.projection import PROJECTIONS
 from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.run import build_model

@@ -11,7 +11,7 @@ import pytest
 from pnlp_bench.bigs.tokenization import encode_examples, pair_lengths, tokenize, vocabulary
 from pnlp_bench.data.base import DataError
 from pnlp_bench.data.corpus import clean_wikitext_line
-from pnlp_bench.data.text import TextDataConfig, TextExample, load_text_data
+from pnlp_bench.data.text_tasks import TextDataConfig, TextExample, load_text_data
 from pnlp_bench.paths import BERT_UNCASED_VOCAB
 from pnlp_bench.registry import ConfigError
 

@@ -27,7 +27,7 @@ from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
 from pnlp_bench.bigs.finetune import finetune
 from pnlp_bench.bigs.pretrain import build_blocks, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
-from pnlp_bench.data.text import TEXT_DATA, TextDataConfig, is_text_data, load_text_data
+from pnlp_bench.data.text_tasks import TEXT_DATA, TextDataConfig, is_text_data, load_text_data
 from pnlp_bench.metrics import metric_names, score_text_task
 from pnlp_bench.paths import BERT_UNCASED_VOCAB
 from pnlp_bench.provenance import provenance

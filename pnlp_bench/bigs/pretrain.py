@@ -32,7 +32,7 @@ from pnlp_bench.bigs.finetune import device_for
 from pnlp_bench.bigs.masking import IGNORE_INDEX, mask_tokens
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Vocabulary, tokenize, vocab_digest
-from pnlp_bench.data.text import TextExample
+from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.models.bigs import BiGSForMaskedLM
 from pnlp_bench.paths import cache_dir
 from pnlp_bench.registry import ConfigError

@@ -22,7 +22,7 @@ import torch
 from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordPiece
 
-from pnlp_bench.data.text import TextExample
+from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.paths import BERT_UNCASED_VOCAB
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pnlp_bench.data.base import DataError
-from pnlp_bench.data.text import TEXT_DATA, TextDataConfig, TextExample, TextTask, existing, read_lines
+from pnlp_bench.data.text_tasks import TEXT_DATA, TextDataConfig, TextExample, TextTask, existing, read_lines
 from pnlp_bench.paths import resolve_data_root
 from pnlp_bench.registry import ConfigError
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pnlp_bench.data.base import DataError
-from pnlp_bench.data.text import TEXT_DATA, TextDataConfig, TextExample, TextTask, existing, open_text
+from pnlp_bench.data.text_tasks import TEXT_DATA, TextDataConfig, TextExample, TextTask, existing, open_text
 from pnlp_bench.paths import resolve_data_root
 
 

@@ -1,4 +1,4 @@
-"""Text data for BiGS: what every text loader returns, the typed `data` config, and the registry.
+"""Text tasks for BiGS: what every text loader returns, the typed `data` config, and the registry.
 
 pNLP-Mixer reads words (`data/base.py`, `LOADERS`); BiGS reads raw text and tokenizes it with WordPiece, so
 its data sets live in this sibling registry, `TEXT_DATA`. A loader returns a `TextTask`: the kind of task
