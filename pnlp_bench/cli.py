@@ -1,18 +1,79 @@
-"""The `bench` command: `bench run [overrides…]` (more subcommands arrive with the tables and speed work)."""
+"""The `bench` command: run, table, tables."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from pathlib import Path
 
-USAGE = """usage: bench COMMAND [hydra overrides…]
+USAGE = """usage: bench COMMAND [options] [hydra overrides…]
 
 commands:
-  run     train and evaluate one configuration (Hydra overrides; --multirun for sweeps)
-          e.g. bench run model=mixer_large data=mtop data.languages=[en,de] trainer.epochs=5
-  help    this message
+  run      train and evaluate one configuration (Hydra overrides; --multirun for sweeps)
+           e.g. bench run model=mixer_large data=mtop data.languages=[en,de] trainer.epochs=5
+  table N  regenerate paper table N from experiments/tableN.yaml into results/ (finished cells are skipped)
+           e.g. bench table 6 --budget cpu hydra/launcher=joblib
+  tables   list every table with its status (done, partial, missing data)
+  help     this message
 
 `bench run --help` lists the config groups and their options; `bench run --cfg job` prints the composed config.
 """
+
+
+def default_output_root() -> Path:
+    return Path(os.environ.get("BENCH_OUTPUT_ROOT", "outputs"))
+
+
+def table_command(argv: list[str]) -> int:
+    from rich.console import Console
+
+    from pnlp_bench import tables
+
+    parser = argparse.ArgumentParser(prog="bench table", description="Regenerate a paper table.")
+    parser.add_argument("number")
+    parser.add_argument("--budget", default="paper", help="a budget profile of the table file (paper, cpu, …)")
+    parser.add_argument("--aggregate-only", action="store_true", help="render from finished runs; launch nothing")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--output-root", type=Path, default=default_output_root())
+    args, launcher_args = parser.parse_known_args(argv)
+    spec = tables.load_spec(args.number)
+    console = Console()
+    failures = 0
+    if not args.aggregate_only:
+        absent = tables.missing_data(spec)
+        if absent:
+            console.print(f"[yellow]table {spec.number}: data not found ({', '.join(absent)}); runs may fail[/]")
+        failures = tables.launch(spec, args.budget, args.output_root.resolve(), launcher_args)
+    cells = tables.aggregate(spec, args.budget, args.output_root.resolve())
+    for path in tables.write_results(spec, args.budget, cells, args.results_dir):
+        console.print(f"wrote {path}")
+    missing = [cell for cell in cells if cell["ours_mean"] is None]
+    if failures or missing:
+        console.print(f"[yellow]{failures} row sweeps failed; {len(missing)} cells without a result[/]")
+        return 1
+    return 0
+
+
+def tables_command(argv: list[str]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pnlp_bench import tables
+
+    parser = argparse.ArgumentParser(prog="bench tables")
+    parser.add_argument("--budget", default="paper")
+    parser.add_argument("--output-root", type=Path, default=default_output_root())
+    args = parser.parse_args(argv)
+    listing = Table(title=f"tables (budget {args.budget})")
+    for column in ("table", "title", "status"):
+        listing.add_column(column)
+    for path in sorted(tables.experiments_dir().glob("table*.yaml")):
+        spec = tables.load_spec(path.stem.removeprefix("table"))
+        budget = args.budget if args.budget in spec.budgets else next(iter(spec.budgets))
+        listing.add_row(spec.number, spec.title, tables.status(spec, budget, args.output_root.resolve()))
+    Console().print(listing)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,8 +88,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv = ["bench run", *rest]
         run_main()
         return
-    print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-    raise SystemExit(2)
+    commands = {"table": table_command, "tables": tables_command}
+    if command not in commands:
+        print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        raise SystemExit(2)
+    from pnlp_bench.registry import ConfigError
+
+    try:
+        raise SystemExit(commands[command](rest))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

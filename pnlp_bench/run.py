@@ -19,11 +19,13 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from pnlp_bench import metrics as metric_functions
+from pnlp_bench import store
 from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize
 from pnlp_bench.models import BACKBONES, HEADS
@@ -98,6 +100,12 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     console = Console(quiet=bool(cfg.quiet))
+    identity = {"config_hash": store.config_hash(options(cfg)), "code_version": store.code_version()}
+    previous = finished_record(run_dir, identity)
+    if previous is not None:
+        console.print(f"already finished with this config and code: {run_dir / 'metrics.json'}")
+        print_summary(previous, console)
+        return previous
     data_config = typed_config(DataConfig, options(cfg.data), "data")
     trainer_config = typed_config(TrainerConfig, options(cfg.trainer), "trainer")
     projection_options = options(cfg.projection)
@@ -132,6 +140,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     device = torch.device(result["device"])
     record = {
         "status": "finished",
+        **identity,
         "data": HydraConfig.get().runtime.choices.get("data", data_config.name) if HydraConfig.initialized() else data_config.name,
         "model": HydraConfig.get().runtime.choices.get("model", "custom") if HydraConfig.initialized() else "custom",
         "seed": int(cfg.seed),
@@ -153,8 +162,22 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "run_dir": str(run_dir),
     }
     write_json(run_dir / "metrics.json", record)
+    store.append(cfg.output_root, {key: value for key, value in record.items() if key != "history"})
     print_summary(record, console)
     return record
+
+
+def finished_record(run_dir: Path, identity: dict[str, str]) -> dict[str, Any] | None:
+    """The run folder's record when it finished with the same resolved config and code, else None."""
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    same = all(record.get(key) == value for key, value in identity.items())
+    return record if same and record.get("status") == "finished" else None
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -173,14 +196,23 @@ def record_failure(run_dir: Path, error: BaseException) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    sweeping = hydra_config.mode == RunMode.MULTIRUN
     try:
         run(cfg, run_dir)
     except (ConfigError, DataError) as error:
         record_failure(run_dir, error)
         # One clear line, no traceback: the message names the key, file or line at fault.
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
-        raise SystemExit(2) from None
-    except BaseException as error:
+        if not sweeping:
+            raise SystemExit(2) from None
+    except Exception as error:
         record_failure(run_dir, error)
-        raise
+        if not sweeping:
+            raise
+        # In a sweep one failed job must not stop the others: its record says what went wrong.
+        Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}")
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -40,7 +40,11 @@ class DataConfig:
     head_options: dict[str, Any] = field(default_factory=dict)
     monitor: str = "exact_match"
     download: bool = False
+    # Reduced budgets: at most this many examples per language and split, a fixed random subset
+    # (the same for every run and seed), so a CPU table can say exactly what it evaluated on.
     train_limit: int | None = None
+    eval_limit: int | None = None
+    test_limit: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
@@ -109,6 +113,21 @@ def load_data(config: DataConfig) -> LoadedData:
 
     builder, _ = LOADERS._lookup(config.name)
     loaded = builder(config)
-    if config.train_limit:
-        loaded.splits["train"] = loaded.splits["train"][: config.train_limit]
+    for split, limit in (("train", config.train_limit), ("eval", config.eval_limit), ("test", config.test_limit)):
+        if limit:
+            loaded.splits[split] = subset_per_language(loaded.splits[split], limit)
+            loaded.report[f"{split}_limit_per_language"] = limit
     return loaded
+
+
+def subset_per_language(examples: list[Example], limit: int) -> list[Example]:
+    """A fixed random subset (seed 0, file order kept) of at most `limit` examples per language."""
+    import random
+
+    by_language: dict[str, list[int]] = {}
+    for index, example in enumerate(examples):
+        by_language.setdefault(example.lang, []).append(index)
+    keep: list[int] = []
+    for indices in by_language.values():
+        keep.extend(indices if len(indices) <= limit else random.Random(0).sample(indices, limit))
+    return [examples[index] for index in sorted(keep)]
