@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: help install run test test-all clean tables
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(BIN)/bench: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
