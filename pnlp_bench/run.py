@@ -136,6 +136,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         int(cfg.seed),
         checkpoint_extra={"label_space": labels, "config": options(cfg)},
         quiet=bool(cfg.quiet),
+        identity=identity,
+        resume=bool(cfg.resume),
     )
     device = torch.device(result["device"])
     record = {
@@ -149,6 +151,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "parameters": model.parameter_counts(),
         "metrics": result["metrics"],
         "best_epoch": result["best_epoch"],
+        "resumed_from_epoch": result["resumed_from_epoch"],
         "monitor": result["monitor"],
         "history": result["history"],
         "data_report": {

@@ -1,5 +1,11 @@
 """A plain PyTorch training loop: train, evaluate on the eval split every epoch, keep the best checkpoint by
-it, and evaluate the test split once at the end with that checkpoint (the test split never selects)."""
+it, and evaluate the test split once at the end with that checkpoint (the test split never selects).
+
+Runs never lose work: after every epoch `last.pt` holds everything needed to go on (weights, optimizer,
+the shuffling generator, the best score so far, the history), written atomically. Started again with the
+same config in the same run folder, training resumes after the last finished epoch, and on the CPU it ends
+with exactly the metrics of an uninterrupted run (tests/test_resume.py kills a run with SIGKILL to check).
+"""
 
 from __future__ import annotations
 
@@ -87,6 +93,17 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     partial.replace(path)
 
 
+def load_resumable(path: Path, identity: dict[str, str]) -> dict[str, Any] | None:
+    """The last checkpoint when it belongs to this very config and code; anything else starts afresh."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError):
+        return None  # a torn or foreign file: the atomic rename makes this rare, and retraining is safe
+    return state if state.get("identity") == identity else None
+
+
 def train(
     model: torch.nn.Module,
     data: Featurized,
@@ -98,6 +115,8 @@ def train(
     seed: int,
     checkpoint_extra: dict[str, Any],
     quiet: bool = False,
+    identity: dict[str, str] | None = None,
+    resume: bool = True,
 ) -> dict[str, Any]:
     device = config.resolved_device()
     if config.num_threads:
@@ -108,15 +127,23 @@ def train(
     )
     generator = torch.Generator().manual_seed(seed)
     train_size = len(data.splits["train"])
-    best_path = run_dir / "best.pt"
-    best_value, best_epoch = float("-inf"), 0
-    history = []
+    best_path, last_path = run_dir / "best.pt", run_dir / "last.pt"
+    best_value, best_epoch, first_epoch = float("-inf"), 0, 1
+    history: list[dict[str, Any]] = []
+    identity = identity or {}
+    state = load_resumable(last_path, identity) if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        best_value, best_epoch, history = state["best_value"], state["best_epoch"], state["history"]
+        first_epoch = state["epoch"] + 1
     started = time.perf_counter()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, disable=quiet, transient=True) as progress:
-        epochs_task = progress.add_task("epochs", total=config.epochs)
+        epochs_task = progress.add_task("epochs", total=config.epochs, completed=first_epoch - 1)
         batches_task = progress.add_task("batches", total=(train_size + config.batch_size - 1) // config.batch_size)
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
             epoch_started = time.perf_counter()
             progress.reset(batches_task)
             order = torch.randperm(train_size, generator=generator)
@@ -151,6 +178,19 @@ def train(
                     "samples_per_second": train_size / train_seconds,
                 }
             )
+            save_atomic(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "epoch": epoch,
+                    "best_value": best_value,
+                    "best_epoch": best_epoch,
+                    "history": history,
+                    "identity": identity,
+                },
+                last_path,
+            )
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: eval {monitor} {value:.2f}")
     train_wall = time.perf_counter() - started
     best = torch.load(best_path, map_location=device, weights_only=True)
@@ -158,6 +198,7 @@ def train(
     final = {split: score(examples[split], predict(model, data, split, config, device)) for split in ("eval", "test")}
     return {
         "metrics": final,
+        "resumed_from_epoch": first_epoch - 1 if state is not None else None,
         "best_epoch": best_epoch,
         "monitor": monitor,
         "history": history,
