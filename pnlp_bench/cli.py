@@ -83,10 +83,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     command, rest = argv[0], argv[1:]
     if command == "run":
+        from pnlp_bench.run import FAILED_JOBS
         from pnlp_bench.run import main as run_main
 
         sys.argv = ["bench run", *rest]
         run_main()
+        if FAILED_JOBS:
+            print(f"bench: {len(FAILED_JOBS)} job(s) of the sweep failed; see metrics.json in: "
+                  + ", ".join(FAILED_JOBS), file=sys.stderr)
+            raise SystemExit(1)
         return
     commands = {"table": table_command, "tables": tables_command}
     if command not in commands:

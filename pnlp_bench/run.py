@@ -28,6 +28,7 @@ from pnlp_bench import metrics as metric_functions
 from pnlp_bench import store
 from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize
+from pnlp_bench.loggers import LOGGERS
 from pnlp_bench.models import BACKBONES, HEADS
 from pnlp_bench.models.bottleneck import ProjectionBottleneck
 from pnlp_bench.models.pnlp import PNLPModel
@@ -125,45 +126,54 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     labels = {"labels": data.labels.labels, "tags": data.labels.tags}
-    result = train(
-        model,
-        data,
-        loaded.splits,
-        scorer(data_config.head),
-        data_config.monitor,
-        trainer_config,
-        run_dir,
-        int(cfg.seed),
-        checkpoint_extra={"label_space": labels, "config": options(cfg)},
-        quiet=bool(cfg.quiet),
-        identity=identity,
-        resume=bool(cfg.resume),
+    logger_options = options(cfg.logger)
+    logger = LOGGERS.build(
+        logger_options.pop("name"), logger_options, "logger", run_config=options(cfg), run_dir=run_dir, run_name=run_dir.name
     )
-    device = torch.device(result["device"])
-    record = {
-        "status": "finished",
-        **identity,
-        "data": HydraConfig.get().runtime.choices.get("data", data_config.name) if HydraConfig.initialized() else data_config.name,
-        "model": HydraConfig.get().runtime.choices.get("model", "custom") if HydraConfig.initialized() else "custom",
-        "seed": int(cfg.seed),
-        "epochs": trainer_config.epochs,
-        "budget": trainer_config.budget(),
-        "parameters": model.parameter_counts(),
-        "metrics": result["metrics"],
-        "best_epoch": result["best_epoch"],
-        "resumed_from_epoch": result["resumed_from_epoch"],
-        "monitor": result["monitor"],
-        "history": result["history"],
-        "data_report": {
-            **loaded.report,
-            "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
-            "unique_words": int(data.word_table.indices.shape[0] - 1),
-        },
-        "timings": {"featurize_seconds": featurize_seconds, "train_seconds": result["train_seconds"]},
-        "wall_seconds": time.perf_counter() - started,
-        "provenance": provenance(device),
-        "run_dir": str(run_dir),
-    }
+    try:
+        result = train(
+            model,
+            data,
+            loaded.splits,
+            scorer(data_config.head),
+            data_config.monitor,
+            trainer_config,
+            run_dir,
+            int(cfg.seed),
+            checkpoint_extra={"label_space": labels, "config": options(cfg)},
+            quiet=bool(cfg.quiet),
+            identity=identity,
+            resume=bool(cfg.resume),
+            on_epoch=logger.log_epoch,
+        )
+        choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+        record = {
+            "status": "finished",
+            **identity,
+            "data": choices.get("data", data_config.name),
+            "model": choices.get("model", "custom"),
+            "seed": int(cfg.seed),
+            "epochs": trainer_config.epochs,
+            "budget": trainer_config.budget(),
+            "parameters": model.parameter_counts(),
+            "metrics": result["metrics"],
+            "best_epoch": result["best_epoch"],
+            "resumed_from_epoch": result["resumed_from_epoch"],
+            "monitor": result["monitor"],
+            "history": result["history"],
+            "data_report": {
+                **loaded.report,
+                "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
+                "unique_words": int(data.word_table.indices.shape[0] - 1),
+            },
+            "timings": {"featurize_seconds": featurize_seconds, "train_seconds": result["train_seconds"]},
+            "wall_seconds": time.perf_counter() - started,
+            "provenance": provenance(torch.device(result["device"])),
+            "run_dir": str(run_dir),
+        }
+        logger.finish(record)
+    finally:
+        logger.close()
     write_json(run_dir / "metrics.json", record)
     store.append(cfg.output_root, {key: value for key, value in record.items() if key != "history"})
     print_summary(record, console)
@@ -197,6 +207,9 @@ def record_failure(run_dir: Path, error: BaseException) -> None:
     )
 
 
+FAILED_JOBS: list[str] = []
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     hydra_config = HydraConfig.get()
@@ -210,11 +223,13 @@ def main(cfg: DictConfig) -> None:
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
         if not sweeping:
             raise SystemExit(2) from None
+        FAILED_JOBS.append(str(run_dir))
     except Exception as error:
         record_failure(run_dir, error)
         if not sweeping:
             raise
         # In a sweep one failed job must not stop the others: its record says what went wrong.
+        FAILED_JOBS.append(str(run_dir))
         Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}")
     finally:
         if torch.cuda.is_available():

@@ -19,7 +19,7 @@ from filelock import FileLock
 import pnlp_bench
 
 # Keys that change where or how loudly a run happens, not what it computes.
-VOLATILE_KEYS = ("quiet", "resume", "output_root", "trainer.device", "trainer.num_threads", "trainer.eval_batch_size", "data.root")
+VOLATILE_KEYS = ("quiet", "resume", "logger", "output_root", "trainer.device", "trainer.num_threads", "trainer.eval_batch_size", "data.root")
 
 
 def code_version() -> str:

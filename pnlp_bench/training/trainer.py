@@ -117,6 +117,7 @@ def train(
     quiet: bool = False,
     identity: dict[str, str] | None = None,
     resume: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     device = config.resolved_device()
     if config.num_threads:
@@ -191,6 +192,8 @@ def train(
                 },
                 last_path,
             )
+            if on_epoch is not None:
+                on_epoch(history[-1])
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: eval {monitor} {value:.2f}")
     train_wall = time.perf_counter() - started
     best = torch.load(best_path, map_location=device, weights_only=True)
