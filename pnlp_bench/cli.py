@@ -15,6 +15,7 @@ commands:
   table N  regenerate paper table N from experiments/tableN.yaml into results/ (finished cells are skipped)
            e.g. bench table 6 --budget cpu hydra/launcher=joblib
   tables   list every table with its status (done, partial, missing data)
+  report   plots next to the tables (score vs parameters, training curves) and results/README.md
   help     this message
 
 `bench run --help` lists the config groups and their options; `bench run --cfg job` prints the composed config.
@@ -76,6 +77,17 @@ def tables_command(argv: list[str]) -> int:
     return 0
 
 
+def report_command(argv: list[str]) -> int:
+    from pnlp_bench.report import report
+
+    parser = argparse.ArgumentParser(prog="bench report")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--output-root", type=Path, default=default_output_root())
+    args = parser.parse_args(argv)
+    print(f"wrote {report(args.results_dir, args.output_root)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
@@ -93,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                   + ", ".join(FAILED_JOBS), file=sys.stderr)
             raise SystemExit(1)
         return
-    commands = {"table": table_command, "tables": tables_command}
+    commands = {"table": table_command, "tables": tables_command, "report": report_command}
     if command not in commands:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)

@@ -76,6 +76,11 @@ def test_table_runs_missing_cells_only_and_renders_results(project):
     assert store_lines(project) == 2
     listing = bench("tables", "--budget", "smoke", cwd=project)
     assert "done" in listing.stdout
+    reported = bench("report", cwd=project)
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    readme = (project / "results" / "README.md").read_text()
+    assert "[99](table99.md)" in readme and "curves_table99.png" in readme
+    assert (project / "results" / "curves_table99.png").stat().st_size > 1000
 
 
 def test_store_survives_a_torn_last_line(tmp_path):
@@ -106,3 +111,17 @@ def test_unknown_table_lists_available(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     with pytest.raises(Exception, match="available: 1, 2, 3"):
         tables.load_spec("42")
+
+
+def test_params_plot_draws_ours_and_paper(tmp_path):
+    from pnlp_bench.report import paper_params, params_plot
+
+    assert paper_params("1.2M") == 1.2e6 and paper_params("200K") == 2e5 and paper_params("1.2M / 2.2M") == 1.2e6
+    cells = [
+        {"column": "avg", "precision": "fp32", "params": p, "ours_mean": m, "row": r, "paper": q, "paper_params": pp,
+         "metric": "test/avg/exact_match"}
+        for r, p, m, q, pp in (("X-SMALL", 215_689, 60.0, 70.7, "200K"), ("BASE", 1_186_185, 65.0, 74.8, "1.2M"))
+    ]
+    table = {"table": "5", "title": "t", "budget": "cpu", "cells": cells}
+    assert params_plot(table, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").stat().st_size > 1000
