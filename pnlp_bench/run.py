@@ -164,6 +164,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "data_report": {
                 **loaded.report,
                 "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
+                "labels_unseen_in_train": {split: tensors.unseen_labels for split, tensors in data.splits.items()},
                 "unique_words": int(data.word_table.indices.shape[0] - 1),
             },
             "timings": {"featurize_seconds": featurize_seconds, "train_seconds": result["train_seconds"]},

@@ -36,6 +36,7 @@ class SplitTensors:
     label: torch.Tensor  # [N] int64, IGNORE when the label is unseen in training
     tags: torch.Tensor | None  # [N, S] int64 with IGNORE at padding and on rows without tags
     truncated: int
+    unseen_labels: int = 0  # eval/test rows whose label never occurs in training: always counted wrong
 
     def __len__(self) -> int:
         return self.word_ids.shape[0]
@@ -91,5 +92,6 @@ def featurize(
             if tags is not None and example.tags is not None:
                 tags[row, : len(words)] = torch.tensor([tag_index.get(tag, IGNORE) for tag in example.tags[:max_words]])
         label = torch.tensor([label_index.get(example.label, IGNORE) for example in examples], dtype=torch.long)
-        tensors[split] = SplitTensors(word_ids=word_ids, label=label, tags=tags, truncated=truncated)
+        unseen = int((label == IGNORE).sum())
+        tensors[split] = SplitTensors(word_ids=word_ids, label=label, tags=tags, truncated=truncated, unseen_labels=unseen)
     return Featurized(word_table=table, splits=tensors, labels=labels)
