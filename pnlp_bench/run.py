@@ -127,6 +127,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     labels = {"labels": data.labels.labels, "tags": data.labels.tags}
     logger_options = options(cfg.logger)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 logs
+        logger_options = {"name": "none"}
     logger = LOGGERS.build(
         logger_options.pop("name"), logger_options, "logger", run_config=options(cfg), run_dir=run_dir, run_name=run_dir.name
     )
@@ -159,6 +161,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "metrics": result["metrics"],
             "best_epoch": result["best_epoch"],
             "resumed_from_epoch": result["resumed_from_epoch"],
+            "world_size": result["world_size"],
             "monitor": result["monitor"],
             "history": result["history"],
             "data_report": {
@@ -175,9 +178,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         logger.finish(record)
     finally:
         logger.close()
-    write_json(run_dir / "metrics.json", record)
-    store.append(cfg.output_root, {key: value for key, value in record.items() if key != "history"})
-    print_summary(record, console)
+    if result["is_main"]:
+        write_json(run_dir / "metrics.json", record)
+        store.append(cfg.output_root, {key: value for key, value in record.items() if key != "history"})
+        print_summary(record, console)
     return record
 
 

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pnlp_bench.data.base import Example
 from pnlp_bench.data.features import Featurized
 from pnlp_bench.registry import ConfigError
+from pnlp_bench.training.distributed import Distributed, from_environment
 
 
 @dataclass
@@ -51,10 +52,13 @@ class TrainerConfig:
         paper = self.epochs == 80 and self.batch_size == 256 and abs(self.lr - 5e-4) < 1e-12
         return f"{self.epochs} epochs, " + ("paper protocol" if paper else "reduced budget, not the paper protocol")
 
-    def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+    def resolved_device(self, local_rank: int = 0) -> torch.device:
+        name = self.device
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        if name == "cuda" and local_rank:
+            return torch.device("cuda", local_rank)
+        return torch.device(name)
 
 
 Scorer = Callable[[list[Example], dict[str, list]], dict]
@@ -119,10 +123,12 @@ def train(
     resume: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    device = config.resolved_device()
+    ranks = from_environment(config.resolved_device().type)
+    device = config.resolved_device(ranks.local_rank)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     model.to(device)
+    forward = torch.nn.parallel.DistributedDataParallel(model) if ranks.enabled else model
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay
     )
@@ -150,9 +156,9 @@ def train(
             order = torch.randperm(train_size, generator=generator)
             loss_sum, steps = 0.0, 0
             for start in range(0, train_size, config.batch_size):
-                batch = data.batch("train", order[start : start + config.batch_size], device)
+                batch = data.batch("train", ranks.shard(order[start : start + config.batch_size]), device)
                 with autocast_for(config, device):
-                    outputs = model(batch["features"], batch["mask"], batch.get("values"))
+                    outputs = forward(batch["features"], batch["mask"], batch.get("values"))
                 loss = model.head.loss(outputs, batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -166,6 +172,7 @@ def train(
             improved = value > best_value
             if improved:
                 best_value, best_epoch = value, epoch
+            if improved and ranks.is_main:
                 save_atomic(
                     {"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra},
                     best_path,
@@ -179,19 +186,21 @@ def train(
                     "samples_per_second": train_size / train_seconds,
                 }
             )
-            save_atomic(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "epoch": epoch,
-                    "best_value": best_value,
-                    "best_epoch": best_epoch,
-                    "history": history,
-                    "identity": identity,
-                },
-                last_path,
-            )
+            if ranks.is_main:
+                save_atomic(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(),
+                        "epoch": epoch,
+                        "best_value": best_value,
+                        "best_epoch": best_epoch,
+                        "history": history,
+                        "identity": identity,
+                    },
+                    last_path,
+                )
+            ranks.barrier()
             if on_epoch is not None:
                 on_epoch(history[-1])
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: eval {monitor} {value:.2f}")
@@ -201,6 +210,8 @@ def train(
     final = {split: score(examples[split], predict(model, data, split, config, device)) for split in ("eval", "test")}
     return {
         "metrics": final,
+        "world_size": ranks.world_size,
+        "is_main": ranks.is_main,
         "resumed_from_epoch": first_epoch - 1 if state is not None else None,
         "best_epoch": best_epoch,
         "monitor": monitor,
