@@ -18,6 +18,8 @@ commands:
   report   plots next to the tables (score vs parameters, training curves) and results/README.md
   help     this message
 
+--quiet (any command) turns progress bars and summary tables off, for logs.
+
 `bench run --help` lists the config groups and their options; `bench run --cfg job` prints the composed config.
 """
 
@@ -38,6 +40,11 @@ def table_command(argv: list[str]) -> int:
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--output-root", type=Path, default=default_output_root())
     args, launcher_args = parser.parse_known_args(argv)
+    if "quiet=true" in launcher_args:
+        launcher_args = [arg for arg in launcher_args if arg != "quiet=true"]
+        args.quiet = True
+    else:
+        args.quiet = False
     spec = tables.load_spec(args.number)
     console = Console()
     failures = 0
@@ -45,7 +52,9 @@ def table_command(argv: list[str]) -> int:
         absent = tables.missing_data(spec)
         if absent:
             console.print(f"[yellow]table {spec.number}: data not found ({', '.join(absent)}); runs may fail[/]")
-        failures = tables.launch(spec, args.budget, args.output_root.resolve(), launcher_args)
+        failures = tables.launch(
+            spec, args.budget, args.output_root.resolve(), [*launcher_args, *(["quiet=true"] if args.quiet else [])]
+        )
     cells = tables.aggregate(spec, args.budget, args.output_root.resolve())
     for path in tables.write_results(spec, args.budget, cells, args.results_dir):
         console.print(f"wrote {path}")
@@ -94,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
+    if "--quiet" in rest:  # logs only: no progress bars or tables, for batch jobs and CI
+        rest = [arg for arg in rest if arg != "--quiet"] + ["quiet=true"]
     if command == "run":
         from pnlp_bench.run import FAILED_JOBS
         from pnlp_bench.run import main as run_main
