@@ -22,6 +22,15 @@ class WordFeatures:
     indices: torch.Tensor
     values: torch.Tensor | None = None
 
+    @classmethod
+    def from_dense(cls, rows: torch.Tensor) -> "WordFeatures":
+        """Dense per-word vectors [V, F] (SimHash bits, TSP sums, BERT embeddings) as every bucket 0…F-1
+        weighted by the vector: the bottleneck then computes exactly Linear(F -> B) over them."""
+        feature_size = rows.shape[1]
+        dtype = torch.int16 if feature_size <= torch.iinfo(torch.int16).max else torch.int32
+        indices = torch.arange(feature_size, dtype=dtype).expand(rows.shape[0], feature_size).contiguous()
+        return cls(indices=indices, values=rows)
+
 
 class Projection(Protocol):
     feature_size: int
