@@ -1,4 +1,8 @@
-"""What every projection hands to the bottleneck: a few integer features per word."""
+"""What every projection hands to the bottleneck: integer buckets per word, optionally weighted.
+
+MinHash gives a few unweighted buckets per word (k = n of F); the dense projections of Table 1 (SimHash,
+binary, TSP, BERT embeddings) give every bucket (k = F) weighted by their vector (`WordFeatures.from_dense`).
+"""
 
 from __future__ import annotations
 
