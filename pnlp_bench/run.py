@@ -25,7 +25,7 @@ from rich.table import Table
 
 from pnlp_bench import metrics as metric_functions
 from pnlp_bench.data.base import DataConfig, DataError, load_data
-from pnlp_bench.data.features import Featurized, featurize
+from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.models import BACKBONES, HEADS
 from pnlp_bench.models.bottleneck import ProjectionBottleneck
 from pnlp_bench.models.pnlp import PNLPModel
@@ -110,7 +110,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         loaded = load_data(data_config)
     with console.status(f"featurizing {sum(len(v) for v in loaded.splits.values()):,} examples"):
         featurize_started = time.perf_counter()
-        data = featurize(loaded.splits, projection, data_config.max_words)
+        data, features_cached = featurize_cached(loaded.splits, loaded.key, projection, data_config.max_words)
         featurize_seconds = time.perf_counter() - featurize_started
     model = build_model(cfg, data_config, data)
 
@@ -147,7 +147,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
             "unique_words": int(data.word_table.indices.shape[0] - 1),
         },
-        "timings": {"featurize_seconds": featurize_seconds, "train_seconds": result["train_seconds"]},
+        "timings": {
+            "featurize_seconds": featurize_seconds,
+            "features_from_cache": features_cached,
+            "train_seconds": result["train_seconds"],
+        },
         "wall_seconds": time.perf_counter() - started,
         "provenance": provenance(device),
         "run_dir": str(run_dir),
