@@ -32,6 +32,7 @@ from pnlp_bench.models.pnlp import PNLPModel
 from pnlp_bench.paths import asset
 from pnlp_bench.projection import PROJECTIONS
 from pnlp_bench.provenance import provenance
+from pnlp_bench.quantize import QuantizeConfig, evaluate_int8
 from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.training.trainer import TrainerConfig, train
 
@@ -84,9 +85,10 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
     names = [name for name in record["metrics"]["test"]["avg"] if name != "examples"]
     for name in names:
         table.add_column(name.replace("_", " "), justify="right")
-    for split in ("eval", "test"):
-        for lang, scores in record["metrics"][split].items():
-            table.add_row(split, lang, *(f"{scores[name]:.2f}" for name in names))
+    for key, suffix in (("metrics", ""), ("metrics_int8", " int8")):
+        for split in ("eval", "test"):
+            for lang, scores in record.get(key, {}).get(split, {}).items():
+                table.add_row(split + suffix, lang, *(f"{scores[name]:.2f}" for name in names))
     console.print(table)
     console.print(
         f"parameters {record['parameters']['total']:,} (paper-comparable {record['parameters']['paper_comparable']:,}), "
@@ -100,6 +102,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     console = Console(quiet=bool(cfg.quiet))
     data_config = typed_config(DataConfig, options(cfg.data), "data")
     trainer_config = typed_config(TrainerConfig, options(cfg.trainer), "trainer")
+    quantize_config = typed_config(QuantizeConfig, options(cfg.quantize), "quantize")
     projection_options = options(cfg.projection)
     projection = PROJECTIONS.build(projection_options.pop("name"), projection_options, "projection")
     if cfg.bottleneck.path not in {"auto", "bag", "dense"}:
@@ -130,6 +133,16 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         quiet=bool(cfg.quiet),
     )
     device = torch.device(result["device"])
+
+    # int8: the best checkpoint, quantized post training, evaluated again on eval and test (a copy).
+    int8: dict[str, Any] = {}
+    if quantize_config.int8:
+        with console.status(f"evaluating an int8 copy ({quantize_config.mode})"):
+            metrics_int8, quantization = evaluate_int8(
+                model, data, loaded.splits, scorer(data_config.head), trainer_config, quantize_config
+            )
+        int8 = {"metrics_int8": metrics_int8, "quantization": quantization}
+
     record = {
         "status": "finished",
         "data": HydraConfig.get().runtime.choices.get("data", data_config.name) if HydraConfig.initialized() else data_config.name,
@@ -139,6 +152,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "budget": trainer_config.budget(),
         "parameters": model.parameter_counts(),
         "metrics": result["metrics"],
+        **int8,
         "best_epoch": result["best_epoch"],
         "monitor": result["monitor"],
         "history": result["history"],
