@@ -383,3 +383,11 @@ def test_hyperpartisan_smoke_run_end_to_end(shared_data, tmp_path):
     assert record["metrics"]["test"]["avg"]["examples"] == record["data_report"]["test"]
     assert {"accuracy", "f1", "macro_f1"} <= set(record["metrics_int8"]["test"]["avg"])
     assert record["parameters"]["total"] > 2_000_000  # the token-mixing MLP grows with S = 2048
+
+
+def test_train_limit_takes_a_mixed_sample_not_the_first_label_of_the_file(tmp_path):
+    # The IMDB files list every negative review before the positive ones.
+    lines = [json.dumps({"text": f"review {i}", "label": int(i >= 100), "id": i}) for i in range(200)]
+    imdb_jsonl(tmp_path, lines)
+    loaded = load_data(DataConfig(name="imdb", root=str(tmp_path), train_limit=40, options={"eval_size": 20}))
+    assert 10 <= sum(e.label == "pos" for e in loaded.splits["train"]) <= 30

@@ -16,7 +16,8 @@ Splits. The by-article data has no official split (its test set stayed hidden on
   label in keyed-hash order of their ids (`options.split_seed`, default 0; `pnlp_bench/data/splits.py`),
   so every fold has the 37/63 label balance. `options.fold=k` (0-9) tests on fold k, selects the
   checkpoint on fold k+1 (mod 10) and trains on the other eight: 80/10/10, about 516/64/65 articles,
-  the proportions of the Longformer paper's split. Report the mean over folds 0-9.
+  the proportions of the Longformer paper's split. Report the mean over folds 0-9. The train split is
+  listed in the same keyed-hash order, so `data.train_limit=N` takes a random sample.
 - `options.split=longformer`: the fixed train/dev/test split of the Longformer paper (516/64/65 articles),
   published as `scripts/hp-splits.json` in allenai/longformer (`{"train": [ids], "dev": [ids], "test":
   [ids]}`, integer article ids). Its membership is not shipped here: give the file with
@@ -33,12 +34,12 @@ from pathlib import Path
 from xml.parsers import expat
 
 from pnlp_bench.data.base import DataConfig, DataError, Example, LoadedData, LOADERS, cached_splits, file_signature
-from pnlp_bench.data.splits import stratified_folds
+from pnlp_bench.data.splits import hash_order, stratified_folds
 from pnlp_bench.data.text import with_gz, words_of
 from pnlp_bench.paths import resolve_data_root
 from pnlp_bench.registry import ConfigError
 
-LOADER_VERSION = 1
+LOADER_VERSION = 2
 ARTICLES = "articles-training-byarticle-20181122.xml"
 GROUND_TRUTH = "ground-truth-training-byarticle-20181122.xml"
 ZENODO = "https://zenodo.org/record/1489920/files"
@@ -164,7 +165,8 @@ def cross_validation_split(examples: list[Example], fold: int, seed: int) -> dic
     folds = stratified_folds(examples, FOLDS, seed)
     test, evaluation = folds[fold], folds[(fold + 1) % FOLDS]
     held_out = {example.uid for example in test + evaluation}
-    return {"train": [e for e in examples if e.uid not in held_out], "eval": evaluation, "test": test}
+    train = hash_order([e for e in examples if e.uid not in held_out], seed)
+    return {"train": train, "eval": evaluation, "test": test}
 
 
 def file_split(examples: list[Example], path: Path) -> tuple[dict[str, list[Example]], int]:

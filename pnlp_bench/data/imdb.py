@@ -15,7 +15,9 @@ Validation split: IMDB has train and test only, and the test split must never se
 `eval` is carved out of train: `options.eval_size` reviews (default 2,500, i.e. 10%), stratified by label
 (1,250 neg + 1,250 pos), chosen in keyed-hash order of their uids with `options.split_seed` (default 0;
 see `pnlp_bench/data/splits.py`). Train keeps the other 22,500; test is the full official 25,000. The
-carve-out is the same on every machine and does not depend on the order of the source files.
+carve-out is the same on every machine and does not depend on the order of the source files. The train
+split is listed in that same keyed-hash order (a fixed shuffle; the files list all negative reviews
+first), so `data.train_limit=N` takes a balanced random sample, not N negative reviews.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pnlp_bench.data.base import DataConfig, DataError, Example, LoadedData, LOADERS, cached_splits, file_signature
-from pnlp_bench.data.splits import carve_stratified
+from pnlp_bench.data.splits import carve_stratified, hash_order
 from pnlp_bench.data.text import numbered_lines, with_gz, words_of
 from pnlp_bench.paths import resolve_data_root
 from pnlp_bench.registry import ConfigError
 
-LOADER_VERSION = 1
+LOADER_VERSION = 2
 SOURCE_SPLITS = ("train", "test")
 LABELS = ("neg", "pos")
 DOWNLOAD_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -156,7 +158,7 @@ def load_imdb(config: DataConfig) -> LoadedData:
         read = read_jsonl if layout == "jsonl" else read_release_folder
         train_source, test = (read(sources[split], split) for split in SOURCE_SPLITS)
         train, evaluation = carve_stratified(train_source, options.eval_size, options.split_seed)
-        splits = {"train": train, "eval": evaluation, "test": test}
+        splits = {"train": hash_order(train, options.split_seed), "eval": evaluation, "test": test}
         report = {
             "root": str(root),
             "layout": layout,
