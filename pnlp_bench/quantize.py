@@ -28,8 +28,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from pnlp_bench.data.base import Example
+from pnlp_bench.data.features import Featurized
 from pnlp_bench.models.bottleneck import PAD, ProjectionBottleneck, window_indices, window_values
 from pnlp_bench.registry import ConfigError
+from pnlp_bench.training.trainer import Scorer, TrainerConfig, predict
 
 QMAX = 127
 
@@ -171,10 +174,15 @@ def quantization_report(model: nn.Module, covered: set[str], mode: str) -> dict[
     }
 
 
-def evaluate_int8(model, data, examples, score, trainer_config, config: QuantizeConfig) -> tuple[dict, dict]:
+def evaluate_int8(
+    model: nn.Module,
+    data: Featurized,
+    examples: dict[str, list[Example]],
+    score: Scorer,
+    trainer_config: TrainerConfig,
+    config: QuantizeConfig,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Eval and test metrics of an int8 copy of the (best) model, and the quantization report with timings."""
-    from pnlp_bench.training.trainer import predict
-
     quantized, report = int8_copy(model, config.mode)
     device = torch.device("cpu") if config.mode == "dynamic" else next(model.parameters()).device
     # The int8 kernels take fp32 activations; autocast would hand them bf16.
