@@ -27,7 +27,7 @@ from rich.table import Table
 from pnlp_bench import metrics as metric_functions
 from pnlp_bench import store
 from pnlp_bench.data.base import DataConfig, DataError, load_data
-from pnlp_bench.data.features import Featurized, featurize
+from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.loggers import LOGGERS
 from pnlp_bench.models import BACKBONES, HEADS
 from pnlp_bench.models.bottleneck import ProjectionBottleneck
@@ -35,6 +35,7 @@ from pnlp_bench.models.pnlp import PNLPModel
 from pnlp_bench.paths import asset
 from pnlp_bench.projection import PROJECTIONS
 from pnlp_bench.provenance import provenance
+from pnlp_bench.quantize import QuantizeConfig, evaluate_int8
 from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.training.trainer import TrainerConfig, train
 
@@ -87,9 +88,10 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
     names = [name for name in record["metrics"]["test"]["avg"] if name != "examples"]
     for name in names:
         table.add_column(name.replace("_", " "), justify="right")
-    for split in ("eval", "test"):
-        for lang, scores in record["metrics"][split].items():
-            table.add_row(split, lang, *(f"{scores[name]:.2f}" for name in names))
+    for key, suffix in (("metrics", ""), ("metrics_int8", " int8")):
+        for split in ("eval", "test"):
+            for lang, scores in record.get(key, {}).get(split, {}).items():
+                table.add_row(split + suffix, lang, *(f"{scores[name]:.2f}" for name in names))
     console.print(table)
     console.print(
         f"parameters {record['parameters']['total']:,} (paper-comparable {record['parameters']['paper_comparable']:,}), "
@@ -109,6 +111,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         return previous
     data_config = typed_config(DataConfig, options(cfg.data), "data")
     trainer_config = typed_config(TrainerConfig, options(cfg.trainer), "trainer")
+    quantize_config = typed_config(QuantizeConfig, options(cfg.quantize), "quantize")
     projection_options = options(cfg.projection)
     projection = PROJECTIONS.build(projection_options.pop("name"), projection_options, "projection")
     if cfg.bottleneck.path not in {"auto", "bag", "dense"}:
@@ -119,7 +122,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         loaded = load_data(data_config)
     with console.status(f"featurizing {sum(len(v) for v in loaded.splits.values()):,} examples"):
         featurize_started = time.perf_counter()
-        data = featurize(loaded.splits, projection, data_config.max_words)
+        data, features_cached = featurize_cached(loaded.splits, loaded.key, projection, data_config.max_words)
         featurize_seconds = time.perf_counter() - featurize_started
     model = build_model(cfg, data_config, data)
 
@@ -148,6 +151,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             resume=bool(cfg.resume),
             on_epoch=logger.log_epoch,
         )
+        # int8: the best checkpoint, quantized post training, evaluated again on eval and test (a copy).
+        int8: dict[str, Any] = {}
+        if quantize_config.int8:
+            with console.status(f"evaluating an int8 copy ({quantize_config.mode})"):
+                metrics_int8, quantization = evaluate_int8(
+                    model, data, loaded.splits, scorer(data_config.head), trainer_config, quantize_config
+                )
+            int8 = {"metrics_int8": metrics_int8, "quantization": quantization}
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
         record = {
             "status": "finished",
@@ -159,6 +170,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "budget": trainer_config.budget(),
             "parameters": model.parameter_counts(),
             "metrics": result["metrics"],
+            **int8,
             "best_epoch": result["best_epoch"],
             "resumed_from_epoch": result["resumed_from_epoch"],
             "world_size": result["world_size"],
@@ -170,7 +182,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 "labels_unseen_in_train": {split: tensors.unseen_labels for split, tensors in data.splits.items()},
                 "unique_words": int(data.word_table.indices.shape[0] - 1),
             },
-            "timings": {"featurize_seconds": featurize_seconds, "train_seconds": result["train_seconds"]},
+            "timings": {
+                "featurize_seconds": featurize_seconds,
+                "features_from_cache": features_cached,
+                "train_seconds": result["train_seconds"],
+            },
             "wall_seconds": time.perf_counter() - started,
             "provenance": provenance(torch.device(result["device"])),
             "run_dir": str(run_dir),
