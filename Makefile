@@ -8,10 +8,10 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-all clean
+.PHONY: help install run test test-all clean tables
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(BIN)/bench: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,9 @@ test-all: install ## every test, slow ones included
 
 clean: ## remove run outputs and caches of this checkout
 	rm -rf outputs multirun .pytest_cache
+
+reproduce-table-%: install ## regenerate results/tableN.md (BUDGET=paper|cpu; LAUNCHER='hydra/launcher=joblib')
+	$(BIN)/bench table $* --budget $(or $(BUDGET),paper) $(LAUNCHER)
+
+tables: install ## list every table with its status
+	$(BIN)/bench tables --budget $(or $(BUDGET),paper)

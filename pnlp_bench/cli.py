@@ -1,18 +1,27 @@
-"""The `bench` command: `bench run [overrides…]`, `bench pretrain [overrides…]` (more arrive with the tables and speed work)."""
+"""The `bench` command: run, pretrain, table, tables, report."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from pathlib import Path
 
-USAGE = """usage: bench COMMAND [hydra overrides…]
+USAGE = """usage: bench COMMAND [options] [hydra overrides…]
 
 commands:
-  run       train and evaluate one configuration (Hydra overrides; --multirun for sweeps)
-            e.g. bench run model=mixer_large data=mtop data.languages=[en,de] trainer.epochs=5
-            e.g. bench run backbone=bigs data=sst2 arch=stack routing=attention init=outputs/runs/wikitext2/<run>
-  pretrain  masked-LM pretraining of a BiGS model (= bench run task=mlm)
-            e.g. bench pretrain model=bigs_small arch=stack routing=attention trainer.max_steps=2000
-  help      this message
+  run      train and evaluate one configuration (Hydra overrides; --multirun for sweeps)
+           e.g. bench run model=mixer_large data=mtop data.languages=[en,de] trainer.epochs=5
+           e.g. bench run backbone=bigs data=sst2 arch=stack routing=attention init=pretrained:wikitext2
+  pretrain masked-LM pretraining of a BiGS model (= bench run task=mlm)
+           e.g. bench pretrain model=bigs_small arch=stack routing=attention trainer.max_steps=2000
+  table N  regenerate paper table N from experiments/tableN.yaml into results/ (finished cells are skipped)
+           e.g. bench table 6 --budget cpu hydra/launcher=joblib
+  tables   list every table with its status (done, partial, missing data)
+  report   plots next to the tables (score vs parameters, training curves) and results/README.md
+  help     this message
+
+--quiet (any command) turns progress bars and summary tables off, for logs.
 
 `bench run --help` lists the config groups and their options; `bench run --cfg job` prints the composed config.
 """
@@ -24,21 +33,110 @@ def with_pretraining_preset(arguments: list[str]) -> list[str]:
     return [*arguments[:first_override], "task=mlm", *arguments[first_override:]]
 
 
+def default_output_root() -> Path:
+    return Path(os.environ.get("BENCH_OUTPUT_ROOT", "outputs"))
+
+
+def table_command(argv: list[str]) -> int:
+    from rich.console import Console
+
+    from pnlp_bench import tables
+
+    parser = argparse.ArgumentParser(prog="bench table", description="Regenerate a paper table.")
+    parser.add_argument("number")
+    parser.add_argument("--budget", default="paper", help="a budget profile of the table file (paper, cpu, …)")
+    parser.add_argument("--aggregate-only", action="store_true", help="render from finished runs; launch nothing")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--output-root", type=Path, default=default_output_root())
+    args, launcher_args = parser.parse_known_args(argv)
+    if "quiet=true" in launcher_args:
+        launcher_args = [arg for arg in launcher_args if arg != "quiet=true"]
+        args.quiet = True
+    else:
+        args.quiet = False
+    spec = tables.load_spec(args.number)
+    console = Console()
+    failures = 0
+    if not args.aggregate_only:
+        absent = tables.missing_data(spec)
+        if absent:
+            console.print(f"[yellow]table {spec.number}: data not found ({', '.join(absent)}); runs may fail[/]")
+        failures = tables.launch(
+            spec, args.budget, args.output_root.resolve(), [*launcher_args, *(["quiet=true"] if args.quiet else [])]
+        )
+    cells = tables.aggregate(spec, args.budget, args.output_root.resolve())
+    for path in tables.write_results(spec, args.budget, cells, args.results_dir):
+        console.print(f"wrote {path}")
+    missing = [cell for cell in cells if cell["ours_mean"] is None]
+    if failures or missing:
+        console.print(f"[yellow]{failures} row sweeps failed; {len(missing)} cells without a result[/]")
+        return 1
+    return 0
+
+
+def tables_command(argv: list[str]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pnlp_bench import tables
+
+    parser = argparse.ArgumentParser(prog="bench tables")
+    parser.add_argument("--budget", default="paper")
+    parser.add_argument("--output-root", type=Path, default=default_output_root())
+    args = parser.parse_args(argv)
+    listing = Table(title=f"tables (budget {args.budget})")
+    for column in ("table", "title", "status"):
+        listing.add_column(column)
+    for path in sorted(tables.experiments_dir().glob("table*.yaml")):
+        spec = tables.load_spec(path.stem.removeprefix("table"))
+        budget = args.budget if args.budget in spec.budgets else next(iter(spec.budgets))
+        listing.add_row(spec.number, spec.title, tables.status(spec, budget, args.output_root.resolve()))
+    Console().print(listing)
+    return 0
+
+
+def report_command(argv: list[str]) -> int:
+    from pnlp_bench.report import report
+
+    parser = argparse.ArgumentParser(prog="bench report")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--output-root", type=Path, default=default_output_root())
+    args = parser.parse_args(argv)
+    print(f"wrote {report(args.results_dir, args.output_root)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
+    if "--quiet" in rest:  # logs only: no progress bars or tables, for batch jobs and CI
+        rest = [arg for arg in rest if arg != "--quiet"] + ["quiet=true"]
     if command in {"run", "pretrain"}:
+        from pnlp_bench.run import FAILED_JOBS
         from pnlp_bench.run import main as run_main
 
         # pretraining is a preset of `bench run` (conf/task/mlm.yaml); the command line still wins
         sys.argv = ["bench run", *rest] if command == "run" else ["bench pretrain", *with_pretraining_preset(rest)]
         run_main()
+        if FAILED_JOBS:
+            print(f"bench: {len(FAILED_JOBS)} job(s) of the sweep failed; see metrics.json in: "
+                  + ", ".join(FAILED_JOBS), file=sys.stderr)
+            raise SystemExit(1)
         return
-    print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-    raise SystemExit(2)
+    commands = {"table": table_command, "tables": tables_command, "report": report_command}
+    if command not in commands:
+        print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        raise SystemExit(2)
+    from pnlp_bench.registry import ConfigError
+
+    try:
+        raise SystemExit(commands[command](rest))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

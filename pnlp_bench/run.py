@@ -20,19 +20,23 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from pnlp_bench import metrics as metric_functions
+from pnlp_bench import store
 from pnlp_bench.data.base import DataConfig, DataError, load_data
-from pnlp_bench.data.features import Featurized, featurize
+from pnlp_bench.data.features import Featurized, featurize_cached
+from pnlp_bench.loggers import LOGGERS
 from pnlp_bench.models import BACKBONES, HEADS
 from pnlp_bench.models.bottleneck import ProjectionBottleneck
 from pnlp_bench.models.pnlp import PNLPModel
 from pnlp_bench.paths import asset
 from pnlp_bench.projection import PROJECTIONS
 from pnlp_bench.provenance import provenance
+from pnlp_bench.quantize import QuantizeConfig, evaluate_int8
 from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.training.trainer import TrainerConfig, train
 
@@ -85,9 +89,10 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
     names = [name for name in record["metrics"]["test"]["avg"] if name != "examples"]
     for name in names:
         table.add_column(name.replace("_", " "), justify="right")
-    for split in ("eval", "test"):
-        for lang, scores in record["metrics"][split].items():
-            table.add_row(split, lang, *(f"{scores[name]:.2f}" for name in names))
+    for key, suffix in (("metrics", ""), ("metrics_int8", " int8")):
+        for split in ("eval", "test"):
+            for lang, scores in record.get(key, {}).get(split, {}).items():
+                table.add_row(split + suffix, lang, *(f"{scores[name]:.2f}" for name in names))
     console.print(table)
     console.print(
         f"parameters {record['parameters']['total']:,} (paper-comparable {record['parameters']['paper_comparable']:,}), "
@@ -106,8 +111,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise ConfigError("init= starts from a pretrained BiGS encoder; it needs backbone=bigs or a model=bigs_* preset")
     started = time.perf_counter()
     console = Console(quiet=bool(cfg.quiet))
+    identity = {"config_hash": store.config_hash(options(cfg)), "code_version": store.code_version()}
+    previous = finished_record(run_dir, identity)
+    if previous is not None:
+        console.print(f"already finished with this config and code: {run_dir / 'metrics.json'}")
+        print_summary(previous, console)
+        return previous
     data_config = typed_config(DataConfig, options(cfg.data), "data")
     trainer_config = typed_config(TrainerConfig, options(cfg.trainer), "trainer")
+    quantize_config = typed_config(QuantizeConfig, options(cfg.quantize), "quantize")
     projection_options = options(cfg.projection)
     projection = PROJECTIONS.build(projection_options.pop("name"), projection_options, "projection")
     if cfg.bottleneck.path not in {"auto", "bag", "dense"}:
@@ -118,51 +130,96 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         loaded = load_data(data_config)
     with console.status(f"featurizing {sum(len(v) for v in loaded.splits.values()):,} examples"):
         featurize_started = time.perf_counter()
-        data = featurize(loaded.splits, projection, data_config.max_words)
+        data, features_cached = featurize_cached(loaded.splits, loaded.key, projection, data_config.max_words)
         featurize_seconds = time.perf_counter() - featurize_started
     model = build_model(cfg, data_config, data)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     labels = {"labels": data.labels.labels, "tags": data.labels.tags}
-    result = train(
-        model,
-        data,
-        loaded.splits,
-        scorer(data_config.head),
-        data_config.monitor,
-        trainer_config,
-        run_dir,
-        int(cfg.seed),
-        checkpoint_extra={"label_space": labels, "config": options(cfg)},
-        quiet=bool(cfg.quiet),
+    logger_options = options(cfg.logger)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 logs
+        logger_options = {"name": "none"}
+    logger = LOGGERS.build(
+        logger_options.pop("name"), logger_options, "logger", run_config=options(cfg), run_dir=run_dir, run_name=run_dir.name
     )
-    device = torch.device(result["device"])
-    record = {
-        "status": "finished",
-        "data": HydraConfig.get().runtime.choices.get("data", data_config.name) if HydraConfig.initialized() else data_config.name,
-        "model": HydraConfig.get().runtime.choices.get("model", "custom") if HydraConfig.initialized() else "custom",
-        "seed": int(cfg.seed),
-        "epochs": trainer_config.epochs,
-        "budget": trainer_config.budget(),
-        "parameters": model.parameter_counts(),
-        "metrics": result["metrics"],
-        "best_epoch": result["best_epoch"],
-        "monitor": result["monitor"],
-        "history": result["history"],
-        "data_report": {
-            **loaded.report,
-            "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
-            "unique_words": int(data.word_table.indices.shape[0] - 1),
-        },
-        "timings": {"featurize_seconds": featurize_seconds, "train_seconds": result["train_seconds"]},
-        "wall_seconds": time.perf_counter() - started,
-        "provenance": provenance(device),
-        "run_dir": str(run_dir),
-    }
-    write_json(run_dir / "metrics.json", record)
-    print_summary(record, console)
+    try:
+        result = train(
+            model,
+            data,
+            loaded.splits,
+            scorer(data_config.head),
+            data_config.monitor,
+            trainer_config,
+            run_dir,
+            int(cfg.seed),
+            checkpoint_extra={"label_space": labels, "config": options(cfg)},
+            quiet=bool(cfg.quiet),
+            identity=identity,
+            resume=bool(cfg.resume),
+            on_epoch=logger.log_epoch,
+        )
+        # int8: the best checkpoint, quantized post training, evaluated again on eval and test (a copy).
+        int8: dict[str, Any] = {}
+        if quantize_config.int8:
+            with console.status(f"evaluating an int8 copy ({quantize_config.mode})"):
+                metrics_int8, quantization = evaluate_int8(
+                    model, data, loaded.splits, scorer(data_config.head), trainer_config, quantize_config
+                )
+            int8 = {"metrics_int8": metrics_int8, "quantization": quantization}
+        choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+        record = {
+            "status": "finished",
+            **identity,
+            "data": choices.get("data", data_config.name),
+            "model": choices.get("model", "custom"),
+            "seed": int(cfg.seed),
+            "epochs": trainer_config.epochs,
+            "budget": trainer_config.budget(),
+            "parameters": model.parameter_counts(),
+            "metrics": result["metrics"],
+            **int8,
+            "best_epoch": result["best_epoch"],
+            "resumed_from_epoch": result["resumed_from_epoch"],
+            "world_size": result["world_size"],
+            "monitor": result["monitor"],
+            "history": result["history"],
+            "data_report": {
+                **loaded.report,
+                "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
+                "labels_unseen_in_train": {split: tensors.unseen_labels for split, tensors in data.splits.items()},
+                "unique_words": int(data.word_table.indices.shape[0] - 1),
+            },
+            "timings": {
+                "featurize_seconds": featurize_seconds,
+                "features_from_cache": features_cached,
+                "train_seconds": result["train_seconds"],
+            },
+            "wall_seconds": time.perf_counter() - started,
+            "provenance": provenance(torch.device(result["device"])),
+            "run_dir": str(run_dir),
+        }
+        logger.finish(record)
+    finally:
+        logger.close()
+    if result["is_main"]:
+        write_json(run_dir / "metrics.json", record)
+        store.append(cfg.output_root, {key: value for key, value in record.items() if key != "history"})
+        print_summary(record, console)
     return record
+
+
+def finished_record(run_dir: Path, identity: dict[str, str]) -> dict[str, Any] | None:
+    """The run folder's record when it finished with the same resolved config and code, else None."""
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    same = all(record.get(key) == value for key, value in identity.items())
+    return record if same and record.get("status") == "finished" else None
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -179,16 +236,30 @@ def record_failure(run_dir: Path, error: BaseException) -> None:
     )
 
 
+FAILED_JOBS: list[str] = []
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    sweeping = hydra_config.mode == RunMode.MULTIRUN
     try:
         run(cfg, run_dir)
     except (ConfigError, DataError) as error:
         record_failure(run_dir, error)
         # One clear line, no traceback: the message names the key, file or line at fault.
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
-        raise SystemExit(2) from None
-    except BaseException as error:
+        if not sweeping:
+            raise SystemExit(2) from None
+        FAILED_JOBS.append(str(run_dir))
+    except Exception as error:
         record_failure(run_dir, error)
-        raise
+        if not sweeping:
+            raise
+        # In a sweep one failed job must not stop the others: its record says what went wrong.
+        FAILED_JOBS.append(str(run_dir))
+        Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}")
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

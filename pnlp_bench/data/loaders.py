@@ -1,3 +1,3 @@
 """Importing this module registers every data set loader."""
 
-from pnlp_bench.data import mtop, multiatis  # noqa: F401
+from pnlp_bench.data import atis, hyperpartisan, imdb, mtop, mtop_aligned, multiatis  # noqa: F401

@@ -14,9 +14,7 @@ extracted through Hugging Face `datasets`' download manager.
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from pnlp_bench.data.base import (
     cached_splits,
     file_signature,
     find_root,
+    iter_lines,
 )
 from pnlp_bench.paths import resolve_data_root
 
@@ -50,12 +49,6 @@ class MtopOptions:
 def split_path(root: Path, lang: str, split: str) -> Path:
     plain = root / lang / f"{split}.txt"
     return plain if plain.exists() else plain.with_suffix(".txt.gz")
-
-
-def open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
 
 
 def bio_from_spans(spans: str, token_spans: list[dict]) -> tuple[list[str], int, int]:
@@ -84,31 +77,28 @@ def bio_from_spans(spans: str, token_spans: list[dict]) -> tuple[list[str], int,
 
 def read_split(path: Path, lang: str, report: dict) -> list[Example]:
     examples = []
-    try:
-        with open_text(path) as handle:
-            for line_number, line in enumerate(handle, start=1):
-                line = line.rstrip("\n")
-                if not line.strip():
-                    continue
-                columns = line.split("\t")
-                if len(columns) != 8:
-                    raise DataError(f"{path}:{line_number}: expected 8 tab-separated columns, found {len(columns)}")
-                uid, intent, spans, utterance, *_ , tokens_json = columns
-                try:
-                    tokens = json.loads(tokens_json)
-                    words, token_spans = tokens["tokens"], tokens["tokenSpans"]
-                    tags, overlapping, off_boundary = bio_from_spans(spans, token_spans)
-                except (ValueError, KeyError, TypeError) as error:
-                    raise DataError(f"{path}:{line_number}: malformed tokens or slot spans ({error})") from None
-                if not words:
-                    raise DataError(f"{path}:{line_number}: empty utterance")
-                if overlapping:
-                    report["rows_with_overlapping_slots"] += 1
-                if off_boundary:
-                    report["rows_with_slots_off_token_boundaries"] += 1
-                examples.append(Example(uid=uid, lang=lang, words=words, label=intent, tags=tags))
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
+    for line_number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if len(columns) != 8:
+            raise DataError(f"{path}:{line_number}: expected 8 tab-separated columns, found {len(columns)}")
+        uid, intent, spans, utterance, *_, tokens_json = columns
+        if not intent.startswith("IN:"):
+            raise DataError(f"{path}:{line_number}: intent {intent!r} does not start with 'IN:'")
+        try:
+            tokens = json.loads(tokens_json)
+            words, token_spans = tokens["tokens"], tokens["tokenSpans"]
+            tags, overlapping, off_boundary = bio_from_spans(spans, token_spans)
+        except (ValueError, KeyError, TypeError) as error:
+            raise DataError(f"{path}:{line_number}: malformed tokens or slot spans ({error})") from None
+        if not words or not utterance.strip():
+            raise DataError(f"{path}:{line_number}: empty utterance")
+        if overlapping:
+            report["rows_with_overlapping_slots"] += 1
+        if off_boundary:
+            report["rows_with_slots_off_token_boundaries"] += 1
+        examples.append(Example(uid=uid, lang=lang, words=words, label=intent, tags=tags))
     if not examples:
         raise DataError(f"{path}: no examples")
     return examples

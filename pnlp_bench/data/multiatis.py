@@ -14,8 +14,6 @@ There is no open download: MultiATIS++ is distributed by the LDC (LDC2021T04).
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from pnlp_bench.data.base import (
     cached_splits,
     file_signature,
     find_root,
+    iter_lines,
 )
 from pnlp_bench.paths import resolve_data_root
 
@@ -52,33 +51,30 @@ def split_path(root: Path, lang: str, split: str) -> Path:
 
 
 def read_split(path: Path, lang: str, report: dict) -> list[Example]:
-    opener = gzip.open if path.suffix == ".gz" else open
     examples = []
     mismatched = 0
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="\n") as handle:
-            header = handle.readline().rstrip("\n").split("\t")
-            if header != ["id", "utterance", "slot_labels", "intent"]:
-                raise DataError(f"{path}:1: expected header 'id utterance slot_labels intent', found {header}")
-            for line_number, line in enumerate(handle, start=2):
-                line = line.rstrip("\n")
-                if not line.strip():
-                    continue
-                columns = line.split("\t")
-                if len(columns) != 4:
-                    raise DataError(f"{path}:{line_number}: expected 4 tab-separated columns, found {len(columns)}")
-                uid, utterance, slot_labels, intent = columns
-                words, tags = utterance.split(), slot_labels.split()
-                if not words:
-                    raise DataError(f"{path}:{line_number}: empty utterance")
-                if not intent:
-                    raise DataError(f"{path}:{line_number}: empty intent")
-                if len(words) != len(tags):
-                    mismatched += 1
-                    tags = None
-                examples.append(Example(uid=f"{lang}-{uid}", lang=lang, words=words, label=intent, tags=tags))
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
+    lines = iter_lines(path)
+    header = next(lines, (1, ""))[1].split("\t")
+    if header == [""]:
+        raise DataError(f"{path}: empty file")
+    if header != ["id", "utterance", "slot_labels", "intent"]:
+        raise DataError(f"{path}:1: expected header 'id utterance slot_labels intent', found {header}")
+    for line_number, line in lines:
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if len(columns) != 4:
+            raise DataError(f"{path}:{line_number}: expected 4 tab-separated columns, found {len(columns)}")
+        uid, utterance, slot_labels, intent = columns
+        words, tags = utterance.split(), slot_labels.split()
+        if not words:
+            raise DataError(f"{path}:{line_number}: empty utterance")
+        if not intent.strip():
+            raise DataError(f"{path}:{line_number}: empty intent")
+        if len(words) != len(tags):
+            mismatched += 1
+            tags = None
+        examples.append(Example(uid=f"{lang}-{uid}", lang=lang, words=words, label=intent, tags=tags))
     if not examples:
         raise DataError(f"{path}: no examples")
     report["token_tag_count_mismatch"][path.name] = mismatched

@@ -77,6 +77,9 @@ class ProjectionBottleneck(nn.Module):
 
     def _bag(self, flat: torch.Tensor, flat_values: torch.Tensor | None) -> torch.Tensor:
         active = flat != PAD
+        if flat_values is not None:
+            # Zero weights add nothing: skipping them halves the work for the dense bit and ternary projections.
+            active &= flat_values != 0
         offsets = torch.zeros(flat.shape[0], dtype=torch.long, device=flat.device)
         offsets[1:] = active.sum(dim=1).cumsum(0)[:-1]
         weights = None if flat_values is None else flat_values[active].to(self.weight.dtype)

@@ -1,4 +1,8 @@
-"""What every projection hands to the bottleneck: a few integer features per word."""
+"""What every projection hands to the bottleneck: integer buckets per word, optionally weighted.
+
+MinHash gives a few unweighted buckets per word (k = n of F); the dense projections of Table 1 (SimHash,
+binary, TSP, BERT embeddings) give every bucket (k = F) weighted by their vector (`WordFeatures.from_dense`).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,15 @@ class WordFeatures:
 
     indices: torch.Tensor
     values: torch.Tensor | None = None
+
+    @classmethod
+    def from_dense(cls, rows: torch.Tensor) -> "WordFeatures":
+        """Dense per-word vectors [V, F] (SimHash bits, TSP sums, BERT embeddings) as every bucket 0…F-1
+        weighted by the vector: the bottleneck then computes exactly Linear(F -> B) over them."""
+        feature_size = rows.shape[1]
+        dtype = torch.int16 if feature_size <= torch.iinfo(torch.int16).max else torch.int32
+        indices = torch.arange(feature_size, dtype=dtype).expand(rows.shape[0], feature_size).contiguous()
+        return cls(indices=indices, values=rows)
 
 
 class Projection(Protocol):

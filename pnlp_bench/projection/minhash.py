@@ -15,6 +15,11 @@ Choices the paper leaves open, made here (`RULE_VERSION` changes whenever one of
   unknown word.
 Only table look-ups happen per word: the fingerprints of the whole vocabulary are computed once, with
 numpy, and cached on disk under a key made of everything they depend on.
+
+The gram rules and the hash family live here and are shared with the other hashing projections of
+Table 1 (`simhash.py`, `tsp.py`, `binary.py`): `word_gram_lists` gives a word's grams under exactly the
+rules above, `gram_bits` turns grams into well-mixed random bits, `sum_over_groups` sums per-gram vectors
+into per-word ones.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +43,7 @@ RULE_VERSION = 1
 NAMESPACE_WORD_START = b"\x00"
 NAMESPACE_CONTINUATION = b"\x01"
 NAMESPACE_UNSPLIT_WORD = b"\x02"
+NAMESPACE_WHOLE_WORD = b"\x03"
 ENTRIES_PER_CHUNK = 8192
 
 
@@ -82,6 +89,27 @@ def hash_family(grams: Sequence[bytes], num_hashes: int, seed: int) -> np.ndarra
     return first[:, None] + steps[None, :] * second[:, None]
 
 
+def mix64(values: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, element-wise on uint64: every output bit depends on every input bit.
+
+    Double hashing h1 + i*h2 is fine for MinHash, which only compares whole values, but its low bits are
+    not independent across i (bit 0 just alternates, h2 being odd); projections that read single bits mix
+    each value first.
+    """
+    values = values ^ (values >> np.uint64(30))
+    values = values * np.uint64(0xBF58476D1CE4E5B9)
+    values = values ^ (values >> np.uint64(27))
+    values = values * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
+
+
+def gram_bits(grams: Sequence[bytes], num_bits: int, seed: int) -> np.ndarray:
+    """[len(grams), num_bits] uint8 in {0, 1}: independent-looking random bits of each gram, fixed by its bytes and the seed."""
+    words = (num_bits + 63) // 64
+    mixed = mix64(hash_family(grams, words, seed)).astype("<u8")
+    return np.unpackbits(mixed.view(np.uint8), axis=1, bitorder="little")[:, :num_bits]
+
+
 def min_over_groups(gram_hashes: np.ndarray, gram_ids: np.ndarray, group_sizes: np.ndarray) -> np.ndarray:
     """Element-wise minimum of gram_hashes[gram_ids] over consecutive groups (each of size >= 1)."""
     out = np.empty((len(group_sizes), gram_hashes.shape[1]), dtype=np.uint64)
@@ -92,6 +120,43 @@ def min_over_groups(gram_hashes: np.ndarray, gram_ids: np.ndarray, group_sizes: 
         block = gram_hashes[gram_ids[begin:end]]
         out[first:last] = np.minimum.reduceat(block, starts[first:last] - begin, axis=0)
     return out
+
+
+def sum_over_groups(vectors: np.ndarray, vector_ids: np.ndarray, group_sizes: np.ndarray) -> np.ndarray:
+    """Sum of vectors[vector_ids] over consecutive groups (each of size >= 1), in vectors' dtype."""
+    # torch's index_add_ rather than np.add.reduceat, which is ~30x slower along axis 0 of a wide array.
+    groups = torch.from_numpy(np.repeat(np.arange(len(group_sizes)), group_sizes))
+    rows = torch.from_numpy(vectors)[torch.from_numpy(vector_ids)]
+    out = torch.zeros(len(group_sizes), vectors.shape[1], dtype=rows.dtype)
+    return out.index_add_(0, groups, rows).numpy()
+
+
+def word_pieces(words: Sequence[str], vocab_path: Path, unk_id: int) -> list[list[int] | None]:
+    """Each word's WordPiece ids, or None where WordPiece cannot split it (no piece, or `[UNK]`)."""
+    piece_ids = split_words(list(words), str(vocab_path))
+    return [ids if ids and unk_id not in ids else None for ids in piece_ids]
+
+
+def word_gram_lists(words: Sequence[str], vocab_path: Path) -> list[list[bytes]]:
+    """Each word's grams under MinHash's rules: its pieces' gram lists, in order and with repeats (a
+    multiset); the word's own trigrams, in their own namespace, when WordPiece cannot split it."""
+    pieces = vocabulary(vocab_path)
+    gram_lists = []
+    for word, ids in zip(words, word_pieces(words, vocab_path, pieces.index("[UNK]"))):
+        if ids is None:
+            gram_lists.append(grams_of(word, NAMESPACE_UNSPLIT_WORD))
+        else:
+            gram_lists.append([gram for piece in ids for gram in piece_grams(pieces[piece])])
+    return gram_lists
+
+
+def vocabulary(vocab_path: Path) -> list[str]:
+    return _vocabulary(str(vocab_path))
+
+
+@lru_cache(maxsize=4)
+def _vocabulary(vocab_path: str) -> list[str]:
+    return read_vocab(Path(vocab_path))
 
 
 def fingerprints_of_gram_lists(gram_lists: Sequence[list[bytes]], num_hashes: int, seed: int) -> np.ndarray:
@@ -131,7 +196,7 @@ class MinHashProjection:
         self.feature_size = config.feature_size
         self.features_per_word = config.num_hashes
         self._table: np.ndarray | None = None
-        self._unk_id = read_vocab(self.vocab_path).index("[UNK]")
+        self._unk_id = vocabulary(self.vocab_path).index("[UNK]")
 
     @property
     def table(self) -> np.ndarray:
@@ -147,15 +212,14 @@ class MinHashProjection:
 
     def word_fingerprints(self, words: Sequence[str]) -> np.ndarray:
         """[len(words), n] uint64: min over each word's subword fingerprints."""
-        piece_ids = split_words(list(words), str(self.vocab_path))
-        splittable = [bool(ids) and self._unk_id not in ids for ids in piece_ids]
+        piece_ids = word_pieces(words, self.vocab_path, self._unk_id)
         out = np.empty((len(words), self.config.num_hashes), dtype=np.uint64)
-        rows = [index for index, ok in enumerate(splittable) if ok]
+        rows = [index for index, ids in enumerate(piece_ids) if ids is not None]
         if rows:
             flat = np.fromiter((piece for row in rows for piece in piece_ids[row]), dtype=np.int64)
             sizes = np.fromiter((len(piece_ids[row]) for row in rows), dtype=np.int64, count=len(rows))
             out[rows] = min_over_groups(self.table, flat, sizes)
-        unsplit = [index for index, ok in enumerate(splittable) if not ok]
+        unsplit = [index for index, ids in enumerate(piece_ids) if ids is None]
         if unsplit:
             grams = [grams_of(words[index], NAMESPACE_UNSPLIT_WORD) for index in unsplit]
             out[unsplit] = fingerprints_of_gram_lists(grams, self.config.num_hashes, self.config.seed)

@@ -1,0 +1,307 @@
+"""`bench table N` and `bench tables`: regenerate a paper table from the declarative file in `experiments/`.
+
+A table file names its rows (Hydra overrides each), columns (which metric of which split and language),
+seeds, budgets and the paper's number for every cell it gives, with its source. `bench table N`:
+1. composes each (row, seed) config in-process and looks its identity (config hash + code version) up in
+   the results store: finished cells are skipped, so a killed sweep re-runs only what is missing;
+2. launches every row's missing seeds as one Hydra multirun (`bench run --multirun …`), so whatever
+   launcher the user names (`hydra/launcher=joblib`, `submitit_slurm`, …) runs them;
+3. renders `results/tableN.md`, `.csv` and `.json` from the store's records only: paper value, ours as
+   mean ± std over seeds, the difference, parameters, budget, hardware and commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from pnlp_bench import store
+from pnlp_bench.paths import data_dir_candidates
+from pnlp_bench.registry import ConfigError
+
+
+@dataclass
+class Column:
+    name: str
+    metric: str
+    split: str = "test"
+    language: str = "avg"
+    # Columns may come from different runs of the same row (Table 7: IMDB and Hyperpartisan).
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    name: str
+    overrides: list[str]
+    paper: dict[str, dict[str, Any]] = field(default_factory=dict)
+    paper_params: str = ""
+
+
+@dataclass
+class TableSpec:
+    number: str
+    title: str
+    source: str
+    rows: list[Row]
+    columns: list[Column]
+    seeds: list[int]
+    base: list[str]
+    budgets: dict[str, dict[str, Any]]
+    precisions: list[str]
+    requires: list[str]
+    notes: list[str]
+    path: Path
+
+    def run_groups(self) -> list[tuple[str, ...]]:
+        """The distinct column override sets: each is one run per row and seed."""
+        groups: list[tuple[str, ...]] = []
+        for column in self.columns:
+            if tuple(column.overrides) not in groups:
+                groups.append(tuple(column.overrides))
+        return groups
+
+    def rows_for(self, budget: str) -> list[Row]:
+        if budget not in self.budgets:
+            raise ConfigError(f"{self.path}: no budget {budget!r}; valid: {', '.join(self.budgets)}")
+        chosen = self.budgets[budget].get("rows")
+        return [row for row in self.rows if chosen is None or row.name in chosen]
+
+    def cells(self, budget: str) -> list[tuple[Row, tuple[str, ...], int, list[str]]]:
+        return [
+            (row, group, seed, [*self.row_overrides(row, budget, group), f"seed={seed}"])
+            for row in self.rows_for(budget)
+            for group in self.run_groups()
+            for seed in self.seeds_for(budget)
+        ]
+
+    def row_overrides(self, row: Row, budget: str, group: tuple[str, ...] = ()) -> list[str]:
+        extra = ["quantize.int8=true"] if "int8" in self.precisions else []
+        return [*self.base, *group, *self.budgets[budget]["overrides"], *extra, *row.overrides]
+
+    def seeds_for(self, budget: str) -> list[int]:
+        return list(self.budgets[budget].get("seeds", self.seeds))
+
+
+def experiments_dir() -> Path:
+    for candidate in (Path.cwd() / "experiments", Path(__file__).resolve().parents[1] / "experiments"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("no experiments/ folder here or beside the package; run bench table from the project root")
+
+
+def paper_value(raw: Any, default_source: str) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return {"value": raw.get("value"), "source": raw.get("source", default_source), "note": raw.get("note", "")}
+    return {"value": raw, "source": default_source, "note": ""}
+
+
+def load_spec(number: str) -> TableSpec:
+    path = experiments_dir() / f"table{number}.yaml"
+    if not path.exists():
+        available = sorted(p.stem.removeprefix("table") for p in experiments_dir().glob("table*.yaml"))
+        raise ConfigError(f"no table {number!r} in {path.parent}; available: {', '.join(available)}")
+    raw = yaml.safe_load(path.read_text())
+    try:
+        columns = [Column(**{**column, "overrides": list(column.get("overrides", []))}) for column in raw["columns"]]
+        rows = []
+        for row in raw["rows"]:
+            source = row.get("source", raw.get("paper_source", ""))
+            paper = {name: paper_value(value, source) for name, value in (row.get("paper") or {}).items()}
+            rows.append(Row(row["name"], list(row.get("overrides", [])), paper, str(row.get("paper_params", ""))))
+        return TableSpec(
+            number=str(raw["table"]),
+            title=raw["title"],
+            source=raw.get("paper_source", ""),
+            rows=rows,
+            columns=columns,
+            seeds=list(raw.get("seeds", [0, 1, 2])),
+            base=list(raw.get("base", [])),
+            budgets={
+                name: {"overrides": list((values or {}).get("overrides", [])), **(values or {})}
+                for name, values in raw["budgets"].items()
+            },
+            precisions=list(raw.get("precisions", ["fp32"])),
+            requires=list(raw.get("requires", [])),
+            notes=list(raw.get("notes", [])),
+            path=path,
+        )
+    except (KeyError, TypeError) as error:
+        raise ConfigError(f"{path}: malformed table file ({type(error).__name__}: {error})") from None
+
+
+def cell_identity(overrides: list[str]) -> tuple[str, str]:
+    import pnlp_bench.run  # noqa: F401  (registers the resolvers the configs use)
+
+    with initialize_config_module(config_module="pnlp_bench.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    return store.config_hash(OmegaConf.to_container(cfg, resolve=True)), store.code_version()
+
+
+def missing_data(spec: TableSpec) -> list[str]:
+    return [need for need in spec.requires if not any((base / need).exists() for base in data_dir_candidates())]
+
+
+def plan(spec: TableSpec, budget: str, output_root: Path) -> tuple[list, dict]:
+    """Every (row, seed, overrides, identity) of the table, and the finished records by identity."""
+    done = store.finished(output_root)
+    cells = [
+        (row, group, seed, overrides, cell_identity(overrides)) for row, group, seed, overrides in spec.cells(budget)
+    ]
+    return cells, done
+
+
+def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[str]) -> int:
+    cells, done = plan(spec, budget, output_root)
+    failures = 0
+    for row in spec.rows_for(budget):
+        for group in spec.run_groups():
+            missing = [seed for r, g, seed, _, identity in cells if r is row and g == group and identity not in done]
+            if not missing:
+                continue
+            overrides = spec.row_overrides(row, budget, group)
+            command = [
+                sys.executable, "-m", "pnlp_bench.cli", "run", "--multirun", *overrides,
+                f"seed={','.join(map(str, missing))}", f"output_root={output_root}", *launcher_args,
+            ]
+            print(f"table {spec.number} · {row.name} {' '.join(group)}: seeds {missing}", flush=True)
+            failures += subprocess.run(command).returncode != 0
+    return failures
+
+
+def summarise(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def metric_of(record: dict[str, Any], column: Column, precision: str) -> float | None:
+    metrics = record.get("metrics" if precision == "fp32" else "metrics_int8") or {}
+    return metrics.get(column.split, {}).get(column.language, {}).get(column.metric)
+
+
+def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str, Any]]:
+    cells, done = plan(spec, budget, output_root)
+    rows = []
+    for row in spec.rows:
+        for precision in spec.precisions:
+            for column in spec.columns:
+                group = tuple(column.overrides)
+                records = [done[i] for r, g, _, _, i in cells if r is row and g == group and i in done]
+                values = [v for v in (metric_of(record, column, precision) for record in records) if v is not None]
+                mean, std = summarise(values)
+                paper = row.paper.get(column.name, {"value": None, "source": "", "note": ""})
+                rows.append(
+                    {
+                        "table": spec.number,
+                        "row": row.name,
+                        "precision": precision,
+                        "column": column.name,
+                        "metric": f"{column.split}/{column.language}/{column.metric}",
+                        "paper": paper["value"],
+                        "paper_source": paper["source"],
+                        "paper_note": paper["note"],
+                        "ours_mean": mean,
+                        "ours_std": std,
+                        "seeds": sorted(record["seed"] for record in records),
+                        "seeds_planned": spec.seeds_for(budget),
+                        "difference": None if mean is None or paper["value"] is None else mean - paper["value"],
+                        "params": records[0]["parameters"]["total"] if records else None,
+                        "paper_params": row.paper_params,
+                        "budget": budget,
+                        "epochs": sorted({record["epochs"] for record in records}),
+                        "budget_label": sorted({record["budget"] for record in records}),
+                        "hardware": sorted({record["provenance"]["device"] for record in records}),
+                        "commits": sorted({record["provenance"]["commit"][:10] for record in records}),
+                        "dirty": any(record["provenance"].get("dirty") for record in records),
+                        "dates": sorted({record["provenance"]["date"][:10] for record in records}),
+                        "code_version": store.code_version(),
+                    }
+                )
+    return rows
+
+
+def fmt(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f}" if std is None else f"{value:.1f} ± {std:.1f}"
+
+
+def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -> str:
+    described = spec.budgets[budget].get("description", "")
+    lines = [f"# Table {spec.number}: {spec.title}", "", f"Paper: {spec.source}.", "",
+             f"Budget profile `{budget}`: {described}", ""]
+    lines += [f"- {note}" for note in spec.notes]
+    lines += ["", "Each cell: ours (mean ± std over seeds) / paper (source) / difference. — means not given or not run.", ""]
+    header = ["model", "precision", "params (ours / paper)", *[column.name for column in spec.columns]]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    by_key = {(cell["row"], cell["precision"], cell["column"]): cell for cell in cells}
+    for row in spec.rows:
+        for precision in spec.precisions:
+            first = by_key[(row.name, precision, spec.columns[0].name)]
+            params = f"{first['params']:,}" if first["params"] else "—"
+            entries = []
+            for column in spec.columns:
+                cell = by_key[(row.name, precision, column.name)]
+                paper = "—" if cell["paper"] is None else f"{cell['paper']} {cell['paper_source']}".strip()
+                if cell["paper"] is None and cell["paper_note"]:
+                    paper = f"{cell['paper_note']} {cell['paper_source']}".strip()
+                diff = "" if cell["difference"] is None else f" / {cell['difference']:+.1f}"
+                entries.append(f"{fmt(cell['ours_mean'], cell['ours_std'])} / {paper}{diff}")
+            lines.append(f"| {row.name} | {precision} | {params} / {row.paper_params or '—'} | " + " | ".join(entries) + " |")
+    lines += ["", "## Provenance", "", "| model | seeds run | epochs | budget | hardware | commit | date |", "|---|---|---|---|---|---|---|"]
+    for row in spec.rows:
+        cell = by_key[(row.name, spec.precisions[0], spec.columns[0].name)]
+        commits = ", ".join(cell["commits"]) + (" (dirty tree)" if cell["dirty"] else "")
+        lines.append(
+            f"| {row.name} | {cell['seeds'] or '—'} of {cell['seeds_planned']} | {cell['epochs'] or '—'} | "
+            f"{'; '.join(cell['budget_label']) or '—'} | {'; '.join(cell['hardware']) or '—'} | {commits or '—'} | "
+            f"{', '.join(cell['dates']) or '—'} |"
+        )
+    lines += ["", f"Generated by `bench table {spec.number} --budget {budget}` from `{spec.path.name}` on "
+              f"{datetime.date.today().isoformat()}; code version {store.code_version()}.", ""]
+    return "\n".join(lines)
+
+
+def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path) -> list[Path]:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = results_dir / f"table{spec.number}"
+    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json")]
+    written = {
+        paths[0]: render_markdown(spec, budget, cells),
+        paths[2]: json.dumps({"table": spec.number, "title": spec.title, "budget": budget, "cells": cells}, indent=1),
+    }
+    for path, text in written.items():
+        partial = path.with_name(f".{path.name}.tmp")
+        partial.write_text(text)
+        partial.replace(path)
+    partial = paths[1].with_name(f".{paths[1].name}.tmp")
+    with open(partial, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(cells[0]))
+        writer.writeheader()
+        for cell in cells:
+            writer.writerow({key: json.dumps(value) if isinstance(value, list) else value for key, value in cell.items()})
+    partial.replace(paths[1])
+    return paths
+
+
+def status(spec: TableSpec, budget: str, output_root: Path) -> str:
+    absent = missing_data(spec)
+    if absent:
+        return f"missing data ({', '.join(absent)})"
+    cells, done = plan(spec, budget, output_root)
+    finished = sum(identity in done for *_, identity in cells)
+    if finished == len(cells):
+        return "done"
+    return f"partial ({finished}/{len(cells)} runs)" if finished else f"missing ({len(cells)} runs to do)"

@@ -1,0 +1,54 @@
+"""Scale-out on existing engines: Hydra's joblib and submitit launchers, and the optional wandb logger."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model=mixer_xs", "trainer=smoke", "trainer.epochs=1", "data.train_limit=100", "data.eval_limit=40",
+        "data.test_limit=40", "quiet=true"]
+
+
+def bench(*args: str, cwd: Path, **env_extra: str) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "BENCH_OUTPUT_ROOT": str(cwd / "outputs"), **env_extra}
+    return subprocess.run([sys.executable, "-m", "pnlp_bench.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def finished_seeds(root: Path) -> list[int]:
+    records = [json.loads(p.read_text()) for p in root.glob("outputs/runs/*/*/metrics.json")]
+    return sorted(r["seed"] for r in records if r["status"] == "finished")
+
+
+def test_submitit_local_executor_sweep(tmp_path):
+    done = bench("run", "--multirun", *TINY, "seed=0,1", "hydra/launcher=submitit_local",
+                 "hydra.launcher.timeout_min=10", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert finished_seeds(tmp_path) == [0, 1]
+
+
+def test_joblib_parallel_sweep(tmp_path):
+    done = bench("run", "--multirun", *TINY, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert finished_seeds(tmp_path) == [0, 1]
+
+
+def test_wandb_logs_offline_without_an_account(tmp_path):
+    done = bench("run", *TINY, "logger=wandb", cwd=tmp_path, WANDB_MODE="offline", WANDB_DIR=str(tmp_path),
+                 WANDB_SILENT="true", WANDB_API_KEY="")
+    assert done.returncode == 0, done.stderr[-3000:]
+    offline_runs = list(tmp_path.glob("outputs/runs/*/*/wandb/offline-run-*"))
+    assert offline_runs, "wandb wrote no offline run"
+    assert list(offline_runs[0].glob("*.wandb"))
+
+
+def test_wandb_is_never_imported_unless_chosen():
+    code = (
+        "import sys; from pnlp_bench import run, loggers, tables; "
+        "assert 'wandb' not in sys.modules, 'wandb was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr

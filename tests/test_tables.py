@@ -1,0 +1,127 @@
+"""`bench table` end to end on a tiny table over the embedded sample: launch, skip finished cells, render."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pnlp_bench import store, tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_TABLE = """
+table: 99
+title: tiny smoke table
+paper_source: "none (a test)"
+requires: []
+base: [data=mtop_sample, data.train_limit=120, data.eval_limit=40, data.test_limit=40, quiet=true]
+seeds: [0, 1]
+budgets:
+  smoke:
+    description: "a smoke budget"
+    overrides: [trainer=smoke, trainer.epochs=1]
+columns:
+  - {name: EM, metric: exact_match, split: eval, language: en}
+  - {name: intent, metric: intent_accuracy, split: test, language: avg}
+rows:
+  - name: X-SMALL
+    overrides: [model=mixer_xs]
+    paper: {EM: {value: 76.9, source: "[made up for the test]"}}
+"""
+
+
+def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "BENCH_OUTPUT_ROOT": str(cwd / "outputs")}
+    return subprocess.run(
+        [sys.executable, "-m", "pnlp_bench.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "table99.yaml").write_text(TINY_TABLE)
+    return tmp_path
+
+
+def store_lines(project: Path) -> int:
+    return sum(1 for _ in store.records(project / "outputs"))
+
+
+def test_table_runs_missing_cells_only_and_renders_results(project):
+    # One seed finished earlier (as if a sweep had been killed after it): the table runs only the other.
+    first = bench("run", "data=mtop_sample", "data.train_limit=120", "data.eval_limit=40", "data.test_limit=40",
+                  "quiet=true", "trainer=smoke", "trainer.epochs=1", "model=mixer_xs", "seed=0", cwd=project)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert store_lines(project) == 1
+    done = bench("table", "99", "--budget", "smoke", cwd=project)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "seeds [1]" in done.stdout
+    assert store_lines(project) == 2
+    payload = json.loads((project / "results" / "table99.json").read_text())
+    em = next(cell for cell in payload["cells"] if cell["column"] == "EM")
+    assert em["seeds"] == [0, 1] and em["paper"] == 76.9
+    assert em["difference"] == pytest.approx(em["ours_mean"] - 76.9)
+    assert em["hardware"] and em["commits"] and em["epochs"] == [1]
+    markdown = (project / "results" / "table99.md").read_text()
+    assert "X-SMALL" in markdown and "76.9 [made up for the test]" in markdown and "a smoke budget" in markdown
+    assert (project / "results" / "table99.csv").read_text().count("\n") == 3
+    # Everything finished: a re-run launches nothing.
+    again = bench("table", "99", "--budget", "smoke", cwd=project)
+    assert again.returncode == 0 and "seeds" not in again.stdout
+    assert store_lines(project) == 2
+    listing = bench("tables", "--budget", "smoke", cwd=project)
+    assert "done" in listing.stdout
+    reported = bench("report", cwd=project)
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    readme = (project / "results" / "README.md").read_text()
+    assert "[99](table99.md)" in readme and "curves_table99.png" in readme
+    assert (project / "results" / "curves_table99.png").stat().st_size > 1000
+
+
+def test_store_survives_a_torn_last_line(tmp_path):
+    store.append(tmp_path, {"status": "finished", "config_hash": "a", "code_version": "1"})
+    with open(store.store_path(tmp_path), "a") as handle:
+        handle.write('{"status": "finished", "config_ha')  # a writer killed mid-line
+    assert list(store.finished(tmp_path)) == [("a", "1")]
+
+
+def test_config_hash_ignores_volatile_keys_only():
+    base = {"seed": 0, "quiet": False, "trainer": {"epochs": 3, "device": "cpu"}, "data": {"root": "/x"}}
+    louder = {**base, "quiet": True, "trainer": {"epochs": 3, "device": "cuda"}, "data": {"root": "/y"}}
+    assert store.config_hash(base) == store.config_hash(louder)
+    assert store.config_hash(base) != store.config_hash({**base, "seed": 1})
+
+
+def test_every_shipped_table_file_parses_with_paper_sources(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    for number in "1234567":
+        spec = tables.load_spec(number)
+        assert {"paper", "cpu"} <= set(spec.budgets)
+        for row in spec.rows:
+            for value in row.paper.values():
+                assert value["source"], (number, row.name)
+
+
+def test_unknown_table_lists_available(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(Exception, match="available: 1, 2, 3"):
+        tables.load_spec("42")
+
+
+def test_params_plot_draws_ours_and_paper(tmp_path):
+    from pnlp_bench.report import paper_params, params_plot
+
+    assert paper_params("1.2M") == 1.2e6 and paper_params("200K") == 2e5 and paper_params("1.2M / 2.2M") == 1.2e6
+    cells = [
+        {"column": "avg", "precision": "fp32", "params": p, "ours_mean": m, "row": r, "paper": q, "paper_params": pp,
+         "metric": "test/avg/exact_match"}
+        for r, p, m, q, pp in (("X-SMALL", 215_689, 60.0, 70.7, "200K"), ("BASE", 1_186_185, 65.0, 74.8, "1.2M"))
+    ]
+    table = {"table": "5", "title": "t", "budget": "cpu", "cells": cells}
+    assert params_plot(table, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").stat().st_size > 1000
