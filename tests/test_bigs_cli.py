@@ -73,3 +73,25 @@ def test_pretrain_preset_joins_the_overrides_not_the_flags():
     assert with_pretraining_preset(["--cfg", "job", "model=bigs_small"]) == ["--cfg", "job", "task=mlm", "model=bigs_small"]
     assert with_pretraining_preset(["model=bigs_small", "--multirun"]) == ["task=mlm", "model=bigs_small", "--multirun"]
     assert with_pretraining_preset(["--help"]) == ["--help", "task=mlm"]
+
+
+@pytest.mark.shared
+def test_a_finished_bigs_run_is_not_run_again_and_reaches_the_store(shared_data, tmp_path):
+    from pnlp_bench import store
+
+    overrides = [
+        "backbone=bigs", "data=rte", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=4",
+        "data.train_limit=4", "data.dev_limit=4", "data.max_length=32", f"output_root={tmp_path}", "quiet=true",
+    ]
+    first = run(compose_config(overrides), tmp_path / "run")
+    again = run(compose_config(overrides), tmp_path / "run")
+    assert again == first  # the record read back, nothing trained
+    (stored,) = list(store.records(tmp_path))
+    assert stored["config_hash"] == first["config_hash"] and stored["data"] == "rte" and "history" not in stored
+
+
+def test_pnlp_only_options_are_refused_under_bigs(tmp_path):
+    with pytest.raises(ConfigError, match="quantize.int8 evaluates pNLP-Mixer models"):
+        run(compose_config(["backbone=bigs", "quantize.int8=true"]), tmp_path)
+    with pytest.raises(ConfigError, match="logger=wandb is not wired to backbone=bigs"):
+        run(compose_config(["backbone=bigs", "logger=wandb"]), tmp_path)

@@ -102,14 +102,14 @@ class BiGSTrainerConfig:
     # pretraining: evaluate dev / write the resumable last.pt every this many steps (null: at the end)
     eval_every: int | None = None
     checkpoint_every: int | None = None
-    resume: bool = True
     eval_batch_size: int = 64
+    eval_max_positions: int = 65_536  # tokens per evaluation batch, whatever the sequence length
     device: str = "auto"
     precision: str = "auto"
     num_threads: int = 0
 
     def validate(self, where: str) -> None:
-        positive = ("epochs", "batch_size", "grad_accumulation", "eval_batch_size")
+        positive = ("epochs", "batch_size", "grad_accumulation", "eval_batch_size", "eval_max_positions")
         for key in positive:
             if getattr(self, key) < 1:
                 raise ConfigError(f"{where}.{key} must be >= 1, got {getattr(self, key)}")

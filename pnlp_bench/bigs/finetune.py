@@ -51,9 +51,9 @@ def batch_tensors(encoded: Encoded, rows: torch.Tensor, pad: int, trim: bool, de
 
 
 def eval_batch_size(config: BiGSTrainerConfig, encoded: Encoded) -> int:
-    """`eval_batch_size` sequences, capped at 64K tokens per batch (pNLP presets say 4096 sequences)."""
+    """`eval_batch_size` sequences, capped at `eval_max_positions` tokens (all choices counted) per batch."""
     tokens_per_example = encoded.input_ids[0].numel() if len(encoded) else 1
-    return max(1, min(config.eval_batch_size, 65_536 // tokens_per_example))
+    return max(1, min(config.eval_batch_size, config.eval_max_positions // tokens_per_example))
 
 
 @torch.no_grad()

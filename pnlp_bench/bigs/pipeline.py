@@ -5,8 +5,9 @@ data set, build the model (fresh, or from `init=`), tokenize, pretrain (corpora)
 SCROLLS), write the run record. The run folder, `config.yaml`, `metrics.json` (with provenance and the
 budget said plainly), atomic checkpoints and the summary table follow `pnlp_bench/run.py`'s conventions.
 
-The pNLP-Mixer nodes of the config (`projection`, `bottleneck`, `size`) mean nothing to BiGS: they are left
-out of the resolved config and of the record.
+The pNLP-Mixer nodes of the config (`projection`, `bottleneck`, `size`, `quantize`) mean nothing to BiGS:
+they are left out of the resolved config and of the record. As for every run, a folder whose record
+finished with the same config and code is not run again, and finished records go to the results store.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from pnlp_bench.metrics import metric_names, score_text_task
 from pnlp_bench.paths import BERT_UNCASED_VOCAB
 from pnlp_bench.provenance import provenance
 from pnlp_bench.registry import ConfigError, typed_config
-from pnlp_bench.run import seed_everything, write_json
+from pnlp_bench import store
+from pnlp_bench.run import finished_record, seed_everything, write_json
 
-PNLP_ONLY = ("projection", "bottleneck", "size")
+PNLP_ONLY = ("projection", "bottleneck", "size", "quantize")
 FINETUNE_REPORTING = (
     "dev split, final epoch (as the paper's PyTorch numbers; GLUE and SCROLLS test labels are hidden). "
     "`best` holds the best evaluation over epochs, which the authors' JAX script reports instead."
@@ -62,6 +64,14 @@ def model_label(cfg: DictConfig) -> str:
     return chosen if chosen.startswith("bigs") else "bigs"
 
 
+def refuse_pnlp_only_options(cfg: DictConfig) -> None:
+    """Options of pNLP-Mixer runs that a BiGS run would otherwise ignore without a word."""
+    if cfg.get("quantize") is not None and cfg.quantize.get("int8"):
+        raise ConfigError("quantize.int8 evaluates pNLP-Mixer models; it is not wired to backbone=bigs")
+    if cfg.get("logger") is not None and cfg.logger.get("name", "none") != "none":
+        raise ConfigError(f"logger={cfg.logger.name} is not wired to backbone=bigs runs yet; use logger=none")
+
+
 def parse_configs(resolved: dict[str, Any]) -> tuple[TextDataConfig, BiGSBackboneConfig, BiGSTrainerConfig]:
     data_config = typed_config(TextDataConfig, resolved["data"], "data")
     TEXT_DATA.parse(data_config.name, data_config.options, "data.options")
@@ -73,7 +83,14 @@ def parse_configs(resolved: dict[str, Any]) -> tuple[TextDataConfig, BiGSBackbon
 def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     console = Console(quiet=bool(cfg.quiet))
+    refuse_pnlp_only_options(cfg)
     resolved = bigs_options(cfg)
+    identity = {"config_hash": store.config_hash(resolved), "code_version": store.code_version()}
+    previous = finished_record(run_dir, identity)
+    if previous is not None:
+        console.print(f"already finished with this config and code: {run_dir / 'metrics.json'}")
+        print_summary(previous, console)
+        return previous
     data_config, backbone_config, trainer_config = parse_configs(resolved)
     init = resolved.get("init")
     seed = int(resolved["seed"])
@@ -120,7 +137,11 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 blocks[split], block_reports[split] = build_blocks(documents, data_config.max_length, vocab, vocab_path)
         task.report["blocks"] = block_reports
         tokenize_seconds = time.perf_counter() - tokenize_started
-        result = pretrain(model, blocks, vocab, trainer_config, run_dir, seed, checkpoint_extra, bool(cfg.quiet), console)  # type: ignore[arg-type]
+        result = pretrain(
+            model, blocks, vocab, trainer_config, run_dir, seed, checkpoint_extra, bool(cfg.quiet), console,  # type: ignore[arg-type]
+            resume=bool(resolved.get("resume", True)),
+        )
+        epochs = round(result["tokens_seen"] / max(1, blocks["train"].numel()), 2)  # passes over the corpus
         budget = trainer_config.pretrain_budget(result["steps"], data_config.max_length)
         reporting = "dev split with one fixed masking; best.pt = lowest dev MLM loss, last.pt = final (resumable)"
     else:
@@ -147,15 +168,18 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             bool(cfg.quiet),
         )
         budget = trainer_config.finetune_budget()
+        epochs = result["history"][-1]["epoch"]
         reporting = FINETUNE_REPORTING
 
     record = {
         "status": "finished",
+        **identity,
         "data": data_config.name,
         "model": model_label(cfg),
         "variant": f"{model.config.arch}+{model.config.routing}",
         "task": task.kind,
         "seed": seed,
+        "epochs": epochs,
         "budget": budget,
         "reporting": reporting,
         "parameters": parameter_counts(model),
@@ -177,6 +201,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "run_dir": str(run_dir),
     }
     write_json(run_dir / "metrics.json", record)
+    store.append(resolved["output_root"], {key: value for key, value in record.items() if key != "history"})
     print_summary(record, console)
     return record
 

@@ -12,7 +12,7 @@ with one fixed masking (same seed every evaluation), so its numbers are comparab
 
 Checkpoints: `last.pt` (model, optimizer, schedule, step, data order and RNG state) every
 `trainer.checkpoint_every` steps and at the end; a run folder holding an unfinished `last.pt` resumes from it
-(`trainer.resume=true`, the default). `best.pt` holds the weights with the lowest dev loss.
+(`resume=true`, the default, as for every run). `best.pt` holds the weights with the lowest dev loss.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def masked_lm_loss(model: BiGSForMaskedLM, input_ids: torch.Tensor, labels: torc
 def evaluate_mlm(model: BiGSForMaskedLM, blocks: torch.Tensor, vocab: Vocabulary, config: BiGSTrainerConfig, device: torch.device) -> dict:
     model.eval()
     generator = torch.Generator().manual_seed(DEV_MASK_SEED)
-    size = max(1, min(config.eval_batch_size, 65_536 // blocks.shape[1]))
+    size = max(1, min(config.eval_batch_size, config.eval_max_positions // blocks.shape[1]))
     loss_sum, masked, correct = 0.0, 0, 0
     for start in range(0, blocks.shape[0], size):
         ids = blocks[start : start + size].long()
@@ -108,6 +108,7 @@ def pretrain(
     checkpoint_extra: dict[str, Any],
     quiet: bool = False,
     console=None,
+    resume: bool = True,
 ) -> dict[str, Any]:
     device = device_for(config)
     model.to(device)
@@ -131,7 +132,7 @@ def pretrain(
     best_loss = float("inf")
     last_path = run_dir / "last.pt"
     resumed_from = None
-    if config.resume and last_path.exists():
+    if resume and last_path.exists():
         saved = torch.load(last_path, map_location="cpu", weights_only=True)
         if saved.get("finished") is False and saved.get("total_steps") == total_steps:
             model.load_state_dict(saved["model"])
