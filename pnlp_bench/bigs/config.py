@@ -107,6 +107,9 @@ class BiGSTrainerConfig:
     device: str = "auto"
     precision: str = "auto"
     num_threads: int = 0
+    # Accepted so every pNLP trainer preset composes with backbone=bigs; the BiGS loop does not use them yet.
+    compile: bool = False
+    resident_data: str | bool = "auto"
 
     def validate(self, where: str) -> None:
         positive = ("epochs", "batch_size", "grad_accumulation", "eval_batch_size", "eval_max_positions")
