@@ -112,6 +112,7 @@ class SpeedConfig:
     threads: int = 0  # torch threads for featurization and training (0 = torch's default)
     seed: int = 0
     output: str = "results/speed"  # writes <output>.md and <output>.json
+    quiet: bool = False  # no progress lines and no ratio table (`bench --quiet`), for logs
 
     def validate(self) -> None:
         for name in [*self.presets, *self.latency_presets, self.featurize_preset]:
@@ -1175,10 +1176,14 @@ def main(argv: Sequence[str]) -> int:
     config = parse_config(args.overrides, args.quick)
     command = " ".join(["bench speed", *(["--quick"] if args.quick else []), *args.overrides])
     started = time.perf_counter()
-    result = run_speed(
-        config, command, log=lambda message: print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
-    )
+
+    def log(message: str) -> None:
+        if not config.quiet:
+            print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    result = run_speed(config, command, log=log)
     json_path, md_path = write_report(result, config.output)
-    print_ratios(result)
+    if not config.quiet:
+        print_ratios(result)
     print(f"wrote {md_path} and {json_path}")
     return 0
