@@ -109,7 +109,7 @@ class SpeedConfig:
     latency_data: str = "multiatis"  # where the utterances of the latency figures come from
     latency_calls: int = 1000
     latency_threads: list[int] = field(default_factory=lambda: [1, 2])
-    threads: int = 0  # torch threads for featurization and training (0 = torch's default)
+    threads: int = 0  # torch threads for featurization and training; 0 = auto (see choose_threads)
     seed: int = 0
     output: str = "results/speed"  # writes <output>.md and <output>.json
     quiet: bool = False  # no progress lines and no ratio table (`bench --quiet`), for logs
@@ -801,17 +801,31 @@ def hardware(device: torch.device) -> dict[str, Any]:
     return info
 
 
+def choose_threads(requested: int) -> str:
+    """Sets torch's CPU threads; returns why. Auto keeps torch's default unless other jobs already fill the
+    cores (1-minute load average >= cores): then OpenMP's barriers wait for descheduled threads, and one
+    thread was measured 2x (training) to 10x (small steps) faster on this project's shared 2-core machines."""
+    if requested:
+        torch.set_num_threads(requested)
+        return f"threads={requested} requested"
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load >= cores and torch.get_num_threads() > 1:
+        torch.set_num_threads(1)
+        return f"auto: 1, the machine was oversubscribed (1-minute load average {load:.1f} on {cores} cores)"
+    return f"auto: torch's default ({torch.get_num_threads()})"
+
+
 def run_speed(config: SpeedConfig, command: str, log: Callable[[str], None] = print) -> dict:
     started = time.perf_counter()
     device = config.resolved_device()
     if not config.warmup:
         config = dataclasses.replace(config, warmup=3 if device.type == "cuda" else 1)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    threads_reason = choose_threads(config.threads)
     models = Models()
     result: dict[str, Any] = {
         "kind": "bench speed", "command": command, "config": dataclasses.asdict(config),
-        "provenance": provenance(device), "hardware": hardware(device),
+        "provenance": provenance(device), "hardware": {**hardware(device), "torch_threads_reason": threads_reason},
         "featurization": [], "fingerprint_table": None, "training": [], "latency": [], "skipped": [],
     }
     feature_projection = models.projection(config.featurize_preset)
@@ -998,7 +1012,8 @@ def render_markdown(result: dict) -> str:
         f"{result['wall_seconds']:.0f} s in one process.",
         f"Commit `{prov['commit']}`" + (" (**dirty tree**)" if prov.get("dirty") else " (clean tree)")
         + f", pnlp-bench {prov['package_version']}, torch {prov['torch_version']}, Python {prov['python_version']}, {prov['date']}.",
-        f"Hardware: {hw['cpu']}, {hw['cpu_cores']} CPU cores, {hw['memory_gb']} GB; torch threads {hw['torch_threads']}; "
+        f"Hardware: {hw['cpu']}, {hw['cpu_cores']} CPU cores, {hw['memory_gb']} GB; torch threads {hw['torch_threads']}"
+        + (f" ({hw['torch_threads_reason']})" if hw.get("torch_threads_reason") else "") + "; "
         + (f"GPU {hw['gpu']['name']} ({hw['gpu']['memory_gb']} GB, CUDA {hw['cuda']})." if on_cuda else "no GPU (training on the CPU).")
         + (f" Load average (1, 5, 15 min) at start {hw['load_average_at_start']}, at end {hw.get('load_average_at_end')}."
            if hw.get("load_average_at_start") else ""),
