@@ -15,8 +15,10 @@ Figures (each for the fast path and the dense reference of `pnlp_bench/reference
    sustains, which says whether a target is within reach of this hardware.
 
 Timing: warm-up steps first, then `repeats` timed repetitions of at least `repeat_seconds` each, with CUDA
-synchronisation around every timed region; medians are reported (min and max beside them). The report
-goes to `<output>.md` and `<output>.json` with the hardware, torch version and commit.
+synchronisation around every timed region; medians are reported (min and max beside them). The machine
+may be shared, so fast and reference repetitions alternate and training ratios are taken pair by pair;
+latency variants are timed call by call in turn. The report goes to `<output>.md` and `<output>.json`
+with the hardware, torch version and commit.
 
 `bench speed [--quick] [key=value ...]`, e.g. `bench speed presets=[xs,base] device=cpu --quick`.
 """
@@ -63,12 +65,12 @@ from pnlp_bench.training.trainer import TrainerConfig, keeps_data_on_device, mak
 PRESETS = ("xs", "small", "base", "large", "xlarge")
 PRESET_NAMES = {"xs": "X-SMALL", "small": "SMALL", "base": "BASE", "large": "LARGE", "xlarge": "X-LARGE"}
 MULTIATIS_LANGUAGES = ["en", "es", "pt", "de", "fr", "zh", "ja", "hi", "tr"]
-# Data sets the benchmark knows: its head, and whether its text comes as words or as raw documents.
+# Data sets the benchmark knows, with their head (training split only: multiATIS++ train, IMDB train).
 # `mtop_sample` (shipped in the package) lets the benchmark run where the shared data is absent (tests).
 DATASETS = {
-    "multiatis": {"head": "intent_slots", "title": "multiATIS (MultiATIS++ train)"},
-    "imdb": {"head": "classification", "title": "IMDB (train reviews)"},
-    "mtop_sample": {"head": "intent_slots", "title": "MTOP English sample (embedded)"},
+    "multiatis": {"head": "intent_slots"},
+    "imdb": {"head": "classification"},
+    "mtop_sample": {"head": "intent_slots"},
 }
 # Batch sizes when `batch_size` does not name one: the paper's 256 on the CPU for short text; on CUDA the
 # large batches a GPU needs to be busy. The reference keeps public settings on CUDA (it is CPU-bound there).
