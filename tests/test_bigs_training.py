@@ -226,6 +226,7 @@ def test_long_input_path_at_4096_tokens_on_qmsum(shared_data, tmp_path):
         [
             "model=bigs_tiny", "data=qmsum", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=1",
             "data.train_limit=1", "data.dev_limit=2", "backbone.hidden_size=32", "backbone.depth.gated.ssm=1", "quiet=true",
+            f"output_root={tmp_path}",  # the results store too, not the checkout's outputs/
         ]
     )
     record = run(cfg, tmp_path)
