@@ -19,6 +19,8 @@ commands:
            e.g. bench table 6 --budget cpu hydra/launcher=joblib
   tables   list every table with its status (done, partial, missing data)
   report   plots next to the tables (score vs parameters, training curves) and results/README.md
+  speed    fast path against the dense reference: featurization, training, latency -> results/speed.md
+           e.g. bench speed presets=[xs,base] device=cpu --quick
   help     this message
 
 --quiet (any command) turns progress bars and summary tables off, for logs.
@@ -106,6 +108,12 @@ def report_command(argv: list[str]) -> int:
     return 0
 
 
+def speed_command(argv: list[str]) -> int:
+    from pnlp_bench.speed import main as speed_main
+
+    return speed_main(argv)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
@@ -126,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
                   + ", ".join(FAILED_JOBS), file=sys.stderr)
             raise SystemExit(1)
         return
-    commands = {"table": table_command, "tables": tables_command, "report": report_command}
+    commands = {"table": table_command, "tables": tables_command, "report": report_command, "speed": speed_command}
     if command not in commands:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)

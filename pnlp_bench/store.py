@@ -18,8 +18,11 @@ from filelock import FileLock
 
 import pnlp_bench
 
-# Keys that change where or how loudly a run happens, not what it computes.
-VOLATILE_KEYS = ("quiet", "resume", "logger", "output_root", "trainer.device", "trainer.num_threads", "trainer.eval_batch_size", "data.root")
+# Keys that change where, how fast or how loudly a run happens, not what it computes.
+VOLATILE_KEYS = (
+    "quiet", "resume", "logger", "output_root", "trainer.device", "trainer.num_threads", "trainer.eval_batch_size",
+    "trainer.resident_data", "trainer.compile", "data.root",
+)
 
 
 def code_version() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, repeat
 from pathlib import Path
 
@@ -56,6 +56,21 @@ class Featurized:
     word_table: WordFeatures  # row 0 is padding (PAD everywhere)
     splits: dict[str, SplitTensors]
     labels: LabelSpace
+
+    @property
+    def device(self) -> torch.device:
+        return self.word_table.indices.device
+
+    def to(self, device: torch.device | str) -> "Featurized":
+        """A copy whose word table and splits live on `device`. The GPU path keeps them resident there, so
+        a training step gathers its batch on the device and nothing crosses the host link per step."""
+        move = lambda tensor: None if tensor is None else tensor.to(device)  # noqa: E731
+        table = WordFeatures(indices=move(self.word_table.indices), values=move(self.word_table.values))
+        splits = {
+            name: replace(split, word_ids=move(split.word_ids), label=move(split.label), tags=move(split.tags))
+            for name, split in self.splits.items()
+        }
+        return Featurized(word_table=table, splits=splits, labels=self.labels)
 
     def batch(self, split: str, rows: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
         tensors = self.splits[split]
