@@ -109,9 +109,9 @@ class BiGSTrainerConfig:
     device: str = "auto"
     precision: str = "auto"
     num_threads: int = 0
-    # keep the tokenized splits on the device (auto: on cuda), as pNLP's trainer does
-    resident_data: str = "auto"
-    # pNLP's trainer can torch.compile its model; the BiGS loops do not do that yet
+    # pNLP trainer keys, so every trainer preset composes with backbone=bigs: resident_data is honoured
+    # (tokenized splits copied to the device once; auto = on cuda); compile=true is refused, not ignored
+    resident_data: str | bool = "auto"
     compile: bool = False
 
     def validate(self, where: str) -> None:
