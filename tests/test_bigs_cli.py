@@ -93,5 +93,7 @@ def test_a_finished_bigs_run_is_not_run_again_and_reaches_the_store(shared_data,
 def test_pnlp_only_options_are_refused_under_bigs(tmp_path):
     with pytest.raises(ConfigError, match="quantize.int8 evaluates pNLP-Mixer models"):
         run(compose_config(["backbone=bigs", "quantize.int8=true"]), tmp_path)
+    with pytest.raises(ConfigError, match="trainer.compile=true is not wired to backbone=bigs"):
+        run(compose_config(["backbone=bigs", "trainer=smoke", "trainer.compile=true"]), tmp_path)
     with pytest.raises(ConfigError, match="logger=wandb is not wired to backbone=bigs"):
         run(compose_config(["backbone=bigs", "logger=wandb"]), tmp_path)

@@ -176,7 +176,9 @@ def test_finetune_runs_regression_and_multiple_choice(tmp_path, kind):
     labels = {"train": [e.label for e in examples], "dev": [e.label for e in examples[:8]]}
     result = finetune(
         model, kind, encoded, labels, lambda g, p: score_text_task(metric, g, p), monitor,
-        BiGSTrainerConfig(epochs=2, batch_size=8, lr=1e-3), tmp_path, 0, VOCAB.pad, {"task": kind}, quiet=True,
+        # resident_data=true takes the copy-once path that CUDA takes by default
+        BiGSTrainerConfig(epochs=2, batch_size=8, lr=1e-3, resident_data="true" if kind == "regression" else "false"),
+        tmp_path, 0, VOCAB.pad, {"task": kind}, quiet=True,
     )
     assert [row["epoch"] for row in result["history"]] == [1, 2] and result["steps"] == 6
     assert monitor in result["metrics"]["dev"] and result["best"]["epoch"] in (1, 2)
@@ -191,7 +193,9 @@ def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     import pnlp_bench.bigs.pretrain as pretraining
 
     blocks = {"train": random_batch(48, 32, seed=1).int(), "dev": random_batch(8, 32, seed=2).int()}
-    config = BiGSTrainerConfig(max_steps=6, batch_size=8, lr=1e-3, warmup_steps=1, schedule="cosine", checkpoint_every=3, eval_every=3)
+    config = BiGSTrainerConfig(
+        max_steps=6, batch_size=8, lr=1e-3, warmup_steps=1, schedule="cosine", checkpoint_every=3, eval_every=3, resident_data="true"
+    )
     (tmp_path / "straight").mkdir()
     straight = pretrain(tiny_mlm(dropout=0.0), blocks, VOCAB, config, tmp_path / "straight", 0, {}, quiet=True)
 
@@ -226,6 +230,7 @@ def test_long_input_path_at_4096_tokens_on_qmsum(shared_data, tmp_path):
         [
             "model=bigs_tiny", "data=qmsum", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=1",
             "data.train_limit=1", "data.dev_limit=2", "backbone.hidden_size=32", "backbone.depth.gated.ssm=1", "quiet=true",
+            f"output_root={tmp_path}",  # the results store too, not the checkout's outputs/
         ]
     )
     record = run(cfg, tmp_path)

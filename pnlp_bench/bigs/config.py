@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from pnlp_bench.models.bigs import BiGSConfig
 from pnlp_bench.registry import ConfigError
 
@@ -107,9 +109,10 @@ class BiGSTrainerConfig:
     device: str = "auto"
     precision: str = "auto"
     num_threads: int = 0
-    # Accepted so every pNLP trainer preset composes with backbone=bigs; the BiGS loop does not use them yet.
-    compile: bool = False
+    # pNLP trainer keys, so every trainer preset composes with backbone=bigs: resident_data is honoured
+    # (tokenized splits copied to the device once; auto = on cuda); compile=true is refused, not ignored
     resident_data: str | bool = "auto"
+    compile: bool = False
 
     def validate(self, where: str) -> None:
         positive = ("epochs", "batch_size", "grad_accumulation", "eval_batch_size", "eval_max_positions")
@@ -126,8 +129,17 @@ class BiGSTrainerConfig:
             raise ConfigError(f"{where}.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if not 0 < self.mlm_probability < 1:
             raise ConfigError(f"{where}.mlm_probability must be in (0, 1), got {self.mlm_probability}")
+        if self.resident_data not in {"auto", "true", "false"} and not isinstance(self.resident_data, bool):
+            raise ConfigError(f"{where}.resident_data must be auto, true or false, got {self.resident_data!r}")
+        if self.compile:
+            raise ConfigError(f"{where}.compile=true is not wired to backbone=bigs runs yet")
         if self.precision not in {"auto", "fp32", "bf16"}:
             raise ConfigError(f"{where}.precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+    def resident_on(self, device: torch.device) -> bool:
+        if self.resident_data == "auto":
+            return device.type == "cuda"
+        return self.resident_data in (True, "true")
 
     def warmup_for(self, total_steps: int) -> int:
         return self.warmup_steps if self.warmup_steps is not None else math.ceil(self.warmup_ratio * total_steps)

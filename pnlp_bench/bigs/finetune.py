@@ -37,6 +37,7 @@ def device_for(config: BiGSTrainerConfig) -> torch.device:
 
 
 def batch_tensors(encoded: Encoded, rows: torch.Tensor, pad: int, trim: bool, device: torch.device) -> dict[str, torch.Tensor]:
+    rows = rows.to(encoded.input_ids.device)
     input_ids = encoded.input_ids[rows].long()
     token_types = encoded.token_type_ids[rows].long()
     attention_mask = input_ids != pad
@@ -86,6 +87,8 @@ def finetune(
 ) -> dict[str, Any]:
     device = device_for(config)
     model.to(device)
+    if config.resident_on(device):  # one copy to the device instead of one per batch
+        encoded = {split: Encoded(t.input_ids.to(device), t.token_type_ids.to(device), t.truncated) for split, t in encoded.items()}
     trim = bool(model.config.mask_padding and model.config.pooling == "non_padding_mean")
     train = encoded["train"]
     label_dtype = torch.float32 if kind == "regression" else torch.long

@@ -112,6 +112,8 @@ def pretrain(
 ) -> dict[str, Any]:
     device = device_for(config)
     model.to(device)
+    if config.resident_on(device):  # one copy to the device instead of one per batch
+        blocks = {split: tensor.to(device) for split, tensor in blocks.items()}
     train = blocks["train"]
     sequences_per_step = config.batch_size * config.grad_accumulation
     if sequences_per_step > train.shape[0]:
@@ -185,7 +187,7 @@ def pretrain(
             step_loss = 0.0
             for micro in range(config.grad_accumulation):
                 start = state["position"] + micro * config.batch_size
-                ids = train[state["order"][start : start + config.batch_size]].long()
+                ids = train[state["order"][start : start + config.batch_size].to(train.device)].long()
                 inputs, labels = mask_tokens(ids, vocab, generator, config.mlm_probability, config.max_predictions)
                 with autocast_for(config, device):  # type: ignore[arg-type]
                     loss, _, _ = masked_lm_loss(model, inputs.to(device), labels.to(device))
