@@ -17,7 +17,8 @@ commands:
            e.g. bench pretrain model=bigs_small arch=stack routing=attention trainer.max_steps=2000
   table N  regenerate paper table N from experiments/tableN.yaml into results/ (finished cells are skipped)
            e.g. bench table 6 --budget cpu hydra/launcher=joblib
-  tables   list every table with its status (done, partial, missing data)
+  tables   list every table with its status (done, partial, missing data); --rehash re-keys finished runs
+           after an upgrade changed the hash rules
   report   plots next to the tables (score vs parameters, training curves) and results/README.md
   speed    fast path against the dense reference: featurization, training, latency -> results/speed.md
            e.g. bench speed presets=[xs,base] device=cpu --quick
@@ -85,7 +86,13 @@ def tables_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench tables")
     parser.add_argument("--budget", default="paper")
     parser.add_argument("--output-root", type=Path, default=default_output_root())
+    parser.add_argument("--rehash", action="store_true",
+                        help="after an upgrade that changed which keys a cell's hash covers, re-key finished runs")
     args = parser.parse_args(argv)
+    if args.rehash:
+        from pnlp_bench import store
+
+        print(f"re-keyed {store.rehash(args.output_root.resolve())} finished run(s) in {args.output_root}")
     listing = Table(title=f"tables (budget {args.budget})")
     for column in ("table", "title", "status"):
         listing.add_column(column)

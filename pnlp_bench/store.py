@@ -21,8 +21,19 @@ import pnlp_bench
 # Keys that change where, how fast or how loudly a run happens, not what it computes.
 VOLATILE_KEYS = (
     "quiet", "resume", "logger", "output_root", "trainer.device", "trainer.num_threads", "trainer.eval_batch_size",
-    "trainer.resident_data", "trainer.compile", "data.root",
+    "trainer.resident_data", "trainer.compile", "data.root", "trainer.eval_max_positions",
 )
+
+# Keys added after cells were already run, at the value that reproduces the code before them: a key at its
+# neutral value is left out of the hash, so adding an option does not orphan every finished cell. Add the key
+# here when you add the option; a run that sets it to anything else hashes differently.
+NEUTRAL_DEFAULTS: dict[str, Any] = {
+    "init": None,
+    "quantize.int8": False,
+    "quantize.mode": "simulated",
+    "data.eval_limit": None,
+    "data.test_limit": None,
+}
 
 
 def code_version() -> str:
@@ -34,13 +45,20 @@ def code_version() -> str:
 
 def config_hash(resolved: dict[str, Any]) -> str:
     trimmed = json.loads(json.dumps(resolved, sort_keys=True, default=str))
-    for dotted in VOLATILE_KEYS:
+    for dotted in (*VOLATILE_KEYS, *NEUTRAL_DEFAULTS):
         node = trimmed
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node.get(key, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        if dotted in VOLATILE_KEYS or node[leaf] == NEUTRAL_DEFAULTS[dotted]:
+            del node[leaf]
+            if parents and not node:  # a group left empty hashes as if it had never existed
+                parent = trimmed
+                for key in parents[:-1]:
+                    parent = parent[key]
+                del parent[parents[-1]]
     return hashlib.sha256(json.dumps(trimmed, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -78,3 +96,25 @@ def finished(output_root: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
         if record.get("status") == "finished":
             latest[(record["config_hash"], record["code_version"])] = record
     return latest
+
+
+def rehash(output_root: str | Path) -> int:
+    """Re-key finished records whose hash rule changed since they ran (an option made volatile or neutral).
+
+    Each record's own `config.yaml` (in its run folder) is hashed with today's rule; where that differs from
+    the stored hash, a copy of the record is appended under the new hash, marked `rehashed_from`. Metrics,
+    provenance and the old lines are untouched. Returns the number of records re-keyed."""
+    from omegaconf import OmegaConf
+
+    current = {key for key, _ in finished(output_root)}
+    count = 0
+    for (old_hash, version), record in finished(output_root).items():
+        config = Path(record.get("run_dir", "")) / "config.yaml"
+        if version != code_version() or not config.is_file():
+            continue
+        new_hash = config_hash(OmegaConf.to_container(OmegaConf.load(config), resolve=True))
+        if new_hash != old_hash and new_hash not in current:
+            append(output_root, {**record, "config_hash": new_hash, "rehashed_from": old_hash})
+            current.add(new_hash)
+            count += 1
+    return count

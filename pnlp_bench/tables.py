@@ -155,10 +155,17 @@ def missing_data(spec: TableSpec) -> list[str]:
 
 def plan(spec: TableSpec, budget: str, output_root: Path) -> tuple[list, dict]:
     """Every (row, seed, overrides, identity) of the table, and the finished records by identity."""
+    from hydra.errors import HydraException
+
     done = store.finished(output_root)
-    cells = [
-        (row, group, seed, overrides, cell_identity(overrides)) for row, group, seed, overrides in spec.cells(budget)
-    ]
+    cells = []
+    for row, group, seed, overrides in spec.cells(budget):
+        try:
+            identity = cell_identity(overrides)
+        except HydraException as error:
+            first_line = str(error).strip().splitlines()[0]
+            raise ConfigError(f"{spec.path}: row {row.name!r}, budget {budget!r}: {first_line}") from None
+        cells.append((row, group, seed, overrides, identity))
     return cells, done
 
 

@@ -83,6 +83,22 @@ def test_table_runs_missing_cells_only_and_renders_results(project):
     assert (project / "results" / "curves_table99.png").stat().st_size > 1000
 
 
+def test_rehash_rekeys_a_finished_run_from_its_own_config(tmp_path):
+    from omegaconf import OmegaConf
+
+    run_dir = tmp_path / "runs" / "cell"
+    run_dir.mkdir(parents=True)
+    config = {"seed": 0, "trainer": {"epochs": 3, "eval_max_positions": 4096}}
+    OmegaConf.save(OmegaConf.create(config), run_dir / "config.yaml")
+    record = {"status": "finished", "config_hash": "old-rule", "code_version": store.code_version(),
+              "run_dir": str(run_dir), "metrics": {"test": {"avg": {"accuracy": 90.0}}}}
+    store.append(tmp_path, record)
+    assert store.rehash(tmp_path) == 1
+    assert store.rehash(tmp_path) == 0  # idempotent
+    rekeyed = store.finished(tmp_path)[(store.config_hash(config), store.code_version())]
+    assert rekeyed["rehashed_from"] == "old-rule" and rekeyed["metrics"] == record["metrics"]
+
+
 def test_store_survives_a_torn_last_line(tmp_path):
     store.append(tmp_path, {"status": "finished", "config_hash": "a", "code_version": "1"})
     with open(store.store_path(tmp_path), "a") as handle:
@@ -95,6 +111,14 @@ def test_config_hash_ignores_volatile_keys_only():
     louder = {**base, "quiet": True, "trainer": {"epochs": 3, "device": "cuda"}, "data": {"root": "/y"}}
     assert store.config_hash(base) == store.config_hash(louder)
     assert store.config_hash(base) != store.config_hash({**base, "seed": 1})
+
+
+def test_an_option_added_at_its_neutral_value_keeps_old_cells_finished():
+    before = {"seed": 0, "trainer": {"epochs": 3}}
+    after = {**before, "init": None, "quantize": {"int8": False, "mode": "simulated"}}
+    assert store.config_hash(before) == store.config_hash(after)
+    assert store.config_hash(before) != store.config_hash({**after, "quantize": {"int8": True, "mode": "simulated"}})
+    assert store.config_hash(before) != store.config_hash({**after, "init": "/some/checkpoint.pt"})
 
 
 def test_every_shipped_table_file_parses_with_paper_sources(monkeypatch):
