@@ -48,6 +48,15 @@ def options(node: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
 
 
+def identity_options(cfg: DictConfig) -> dict[str, Any]:
+    """What a run's identity hashes: the resolved config (BiGS runs: without the pNLP-Mixer nodes)."""
+    if cfg.backbone.name == "bigs":
+        from pnlp_bench.bigs.pipeline import bigs_options
+
+        return bigs_options(cfg)
+    return options(cfg)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -111,7 +120,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise ConfigError("init= starts from a pretrained BiGS encoder; it needs backbone=bigs or a model=bigs_* preset")
     started = time.perf_counter()
     console = Console(quiet=bool(cfg.quiet))
-    identity = {"config_hash": store.config_hash(options(cfg)), "code_version": store.code_version()}
+    identity = {"config_hash": store.config_hash(identity_options(cfg)), "code_version": store.code_version()}
     previous = finished_record(run_dir, identity)
     if previous is not None:
         console.print(f"already finished with this config and code: {run_dir / 'metrics.json'}")

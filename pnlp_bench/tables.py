@@ -8,6 +8,10 @@ seeds, budgets and the paper's number for every cell it gives, with its source. 
    launcher the user names (`hydra/launcher=joblib`, `submitit_slurm`, …) runs them;
 3. renders `results/tableN.md`, `.csv` and `.json` from the store's records only: paper value, ours as
    mean ± std over seeds, the difference, parameters, budget, hardware and commit.
+
+Tables of BiGS (`experiments/bigs_table1.yaml`, `bench table bigs_table1`) add a `pretrain:` stage: each row is
+first pretrained (`task=mlm`, one run per row, before its fine-tuning cells, which start from it through
+`init=`), and the table gains a column with the pretraining's dev metric.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from typing import Any
 
 import yaml
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 
 from pnlp_bench import store
 from pnlp_bench.paths import data_dir_candidates
@@ -63,6 +66,23 @@ class TableSpec:
     requires: list[str]
     notes: list[str]
     path: Path
+    # BiGS tables: {overrides: [...], init: "pretrained:<corpus>", metric: perplexity, column: "<name>"}
+    pretrain: dict[str, Any] | None = None
+
+    @property
+    def stem(self) -> str:
+        """results/<stem>.md: `table6` for the pNLP-Mixer tables, the file's own name (`bigs_table1`) otherwise."""
+        return f"table{self.number}" if self.number.isdigit() else self.path.stem
+
+    @property
+    def heading(self) -> str:
+        return f"Table {self.number}" if self.number.isdigit() else self.path.stem
+
+    def pretrain_overrides(self, row: Row, budget: str) -> list[str]:
+        """The pretraining run of `row`: the table's pretrain overrides, the budget's, then the row's."""
+        assert self.pretrain is not None
+        extra = self.budgets[budget].get("pretrain_overrides", [])
+        return [*self.pretrain.get("overrides", []), *extra, *row.overrides, "seed=0"]
 
     def run_groups(self) -> list[tuple[str, ...]]:
         """The distinct column override sets: each is one run per row and seed."""
@@ -88,6 +108,8 @@ class TableSpec:
 
     def row_overrides(self, row: Row, budget: str, group: tuple[str, ...] = ()) -> list[str]:
         extra = ["quantize.int8=true"] if "int8" in self.precisions else []
+        if self.pretrain is not None:
+            extra.append(f"init={self.pretrain.get('init', 'pretrained:wikitext2')}")
         return [*self.base, *group, *self.budgets[budget]["overrides"], *extra, *row.overrides]
 
     def seeds_for(self, budget: str) -> list[int]:
@@ -107,10 +129,22 @@ def paper_value(raw: Any, default_source: str) -> dict[str, Any]:
     return {"value": raw, "source": default_source, "note": ""}
 
 
+def spec_files() -> list[Path]:
+    """Every table file: the pNLP-Mixer tables in order, then the BiGS ones."""
+    folder = experiments_dir()
+    numbered = sorted(folder.glob("table*.yaml"), key=lambda p: (len(p.stem), p.stem))
+    return numbered + sorted(folder.glob("bigs_*.yaml"))
+
+
+def table_name(path: Path) -> str:
+    """What `bench table` takes for a file: `6` for table6.yaml, `bigs_table1` for bigs_table1.yaml."""
+    return path.stem.removeprefix("table") if path.stem.startswith("table") else path.stem
+
+
 def load_spec(number: str) -> TableSpec:
-    path = experiments_dir() / f"table{number}.yaml"
+    path = experiments_dir() / (f"table{number}.yaml" if number.isdigit() else f"{number}.yaml")
     if not path.exists():
-        available = sorted(p.stem.removeprefix("table") for p in experiments_dir().glob("table*.yaml"))
+        available = [table_name(p) for p in spec_files()]
         raise ConfigError(f"no table {number!r} in {path.parent}; available: {', '.join(available)}")
     raw = yaml.safe_load(path.read_text())
     try:
@@ -136,17 +170,18 @@ def load_spec(number: str) -> TableSpec:
             requires=list(raw.get("requires", [])),
             notes=list(raw.get("notes", [])),
             path=path,
+            pretrain=raw.get("pretrain"),
         )
     except (KeyError, TypeError) as error:
         raise ConfigError(f"{path}: malformed table file ({type(error).__name__}: {error})") from None
 
 
 def cell_identity(overrides: list[str]) -> tuple[str, str]:
-    import pnlp_bench.run  # noqa: F401  (registers the resolvers the configs use)
+    from pnlp_bench.run import identity_options  # (importing run registers the resolvers the configs use)
 
     with initialize_config_module(config_module="pnlp_bench.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    return store.config_hash(OmegaConf.to_container(cfg, resolve=True)), store.code_version()
+    return store.config_hash(identity_options(cfg)), store.code_version()
 
 
 def missing_data(spec: TableSpec) -> list[str]:
@@ -169,10 +204,39 @@ def plan(spec: TableSpec, budget: str, output_root: Path) -> tuple[list, dict]:
     return cells, done
 
 
+def pretraining_identity(spec: TableSpec, row: Row, budget: str) -> tuple[str, str]:
+    from hydra.errors import HydraException
+
+    try:
+        return cell_identity(spec.pretrain_overrides(row, budget))
+    except HydraException as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise ConfigError(f"{spec.path}: pretraining of row {row.name!r}, budget {budget!r}: {first_line}") from None
+
+
+def pretrain_rows(spec: TableSpec, budget: str, output_root: Path, done: dict, extra: list[str]) -> set[str]:
+    """Runs each row's missing pretraining (one process each); returns the rows whose pretraining failed."""
+    failed = set()
+    for row in spec.rows_for(budget):
+        if pretraining_identity(spec, row, budget) in done:
+            continue
+        overrides = spec.pretrain_overrides(row, budget)
+        print(f"table {spec.number} · {row.name}: pretraining", flush=True)
+        command = [sys.executable, "-m", "pnlp_bench.cli", "run", *overrides, f"output_root={output_root}", *extra]
+        if subprocess.run(command).returncode != 0:
+            failed.add(row.name)
+    return failed
+
+
 def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[str]) -> int:
     cells, done = plan(spec, budget, output_root)
-    failures = 0
+    quiet = [arg for arg in launcher_args if arg == "quiet=true"]
+    failed_pretraining = pretrain_rows(spec, budget, output_root, done, quiet) if spec.pretrain is not None else set()
+    failures = len(failed_pretraining)
     for row in spec.rows_for(budget):
+        if row.name in failed_pretraining:
+            print(f"table {spec.number} · {row.name}: pretraining failed, its fine-tuning cells are left out")
+            continue
         for group in spec.run_groups():
             missing = [seed for r, g, seed, _, identity in cells if r is row and g == group and identity not in done]
             if not missing:
@@ -187,6 +251,18 @@ def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[
     return failures
 
 
+PRETRAINING = "<pretraining>"
+
+
+def display_columns(spec: TableSpec) -> list[Column]:
+    """The table's columns, plus its pretraining's dev metric for BiGS tables."""
+    if spec.pretrain is None:
+        return spec.columns
+    metric = spec.pretrain.get("metric", "perplexity")
+    name = spec.pretrain.get("column", f"MLM dev {metric}")
+    return [*spec.columns, Column(name=name, metric=metric, split="dev", language="", overrides=[PRETRAINING])]
+
+
 def summarise(values: list[float]) -> tuple[float | None, float | None]:
     if not values:
         return None, None
@@ -194,18 +270,26 @@ def summarise(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def metric_of(record: dict[str, Any], column: Column, precision: str) -> float | None:
+    """metrics[split][language][metric] (pNLP-Mixer runs) or metrics[split][metric] (BiGS runs, one language)."""
     metrics = record.get("metrics" if precision == "fp32" else "metrics_int8") or {}
-    return metrics.get(column.split, {}).get(column.language, {}).get(column.metric)
+    split = metrics.get(column.split, {})
+    by_language = split.get(column.language)
+    return (by_language if isinstance(by_language, dict) else split).get(column.metric)
 
 
 def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str, Any]]:
     cells, done = plan(spec, budget, output_root)
+    chosen = {row.name for row in spec.rows_for(budget)}
     rows = []
     for row in spec.rows:
         for precision in spec.precisions:
-            for column in spec.columns:
+            for column in display_columns(spec):
                 group = tuple(column.overrides)
-                records = [done[i] for r, g, _, _, i in cells if r is row and g == group and i in done]
+                if group == (PRETRAINING,):
+                    identity = pretraining_identity(spec, row, budget) if row.name in chosen else None
+                    records = [done[identity]] if identity in done and precision == "fp32" else []
+                else:
+                    records = [done[i] for r, g, _, _, i in cells if r is row and g == group and i in done]
                 values = [v for v in (metric_of(record, column, precision) for record in records) if v is not None]
                 mean, std = summarise(values)
                 paper = row.paper.get(column.name, {"value": None, "source": "", "note": ""})
@@ -233,6 +317,7 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str,
                         "commits": sorted({record["provenance"]["commit"][:10] for record in records}),
                         "dirty": any(record["provenance"].get("dirty") for record in records),
                         "dates": sorted({record["provenance"]["date"][:10] for record in records}),
+                        "run_dirs": sorted(record.get("run_dir", "") for record in records),
                         "code_version": store.code_version(),
                     }
                 )
@@ -247,11 +332,12 @@ def fmt(value: float | None, std: float | None = None) -> str:
 
 def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -> str:
     described = spec.budgets[budget].get("description", "")
-    lines = [f"# Table {spec.number}: {spec.title}", "", f"Paper: {spec.source}.", "",
+    lines = [f"# {spec.heading}: {spec.title}", "", f"Paper: {spec.source}.", "",
              f"Budget profile `{budget}`: {described}", ""]
     lines += [f"- {note}" for note in spec.notes]
     lines += ["", "Each cell: ours (mean ± std over seeds) / paper (source) / difference. — means not given or not run.", ""]
-    header = ["model", "precision", "params (ours / paper)", *[column.name for column in spec.columns]]
+    columns = display_columns(spec)
+    header = ["model", "precision", "params (ours / paper)", *[column.name for column in columns]]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     by_key = {(cell["row"], cell["precision"], cell["column"]): cell for cell in cells}
     for row in spec.rows:
@@ -259,7 +345,7 @@ def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -
             first = by_key[(row.name, precision, spec.columns[0].name)]
             params = f"{first['params']:,}" if first["params"] else "—"
             entries = []
-            for column in spec.columns:
+            for column in columns:
                 cell = by_key[(row.name, precision, column.name)]
                 paper = "—" if cell["paper"] is None else f"{cell['paper']} {cell['paper_source']}".strip()
                 if cell["paper"] is None and cell["paper_note"]:
@@ -283,7 +369,7 @@ def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -
 
 def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path) -> list[Path]:
     results_dir.mkdir(parents=True, exist_ok=True)
-    stem = results_dir / f"table{spec.number}"
+    stem = results_dir / spec.stem
     paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json")]
     written = {
         paths[0]: render_markdown(spec, budget, cells),
@@ -308,7 +394,10 @@ def status(spec: TableSpec, budget: str, output_root: Path) -> str:
     if absent:
         return f"missing data ({', '.join(absent)})"
     cells, done = plan(spec, budget, output_root)
-    finished = sum(identity in done for *_, identity in cells)
-    if finished == len(cells):
+    identities = [identity for *_, identity in cells]
+    if spec.pretrain is not None:
+        identities += [pretraining_identity(spec, row, budget) for row in spec.rows_for(budget)]
+    finished = sum(identity in done for identity in identities)
+    if finished == len(identities):
         return "done"
-    return f"partial ({finished}/{len(cells)} runs)" if finished else f"missing ({len(cells)} runs to do)"
+    return f"partial ({finished}/{len(identities)} runs)" if finished else f"missing ({len(identities)} runs to do)"

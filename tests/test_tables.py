@@ -123,7 +123,7 @@ def test_an_option_added_at_its_neutral_value_keeps_old_cells_finished():
 
 def test_every_shipped_table_file_parses_with_paper_sources(monkeypatch):
     monkeypatch.chdir(ROOT)
-    for number in "1234567":
+    for number in [*"1234567", "bigs_table1"]:
         spec = tables.load_spec(number)
         assert {"paper", "cpu"} <= set(spec.budgets)
         for row in spec.rows:
@@ -133,8 +133,50 @@ def test_every_shipped_table_file_parses_with_paper_sources(monkeypatch):
 
 def test_unknown_table_lists_available(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    with pytest.raises(Exception, match="available: 1, 2, 3"):
+    with pytest.raises(Exception, match="available: 1, 2, 3, 4, 5, 6, 7, bigs_table1"):
         tables.load_spec("42")
+
+
+def test_bigs_table_pretrains_each_row_once_and_fine_tunes_from_it(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    spec = tables.load_spec("bigs_table1")
+    assert spec.stem == "bigs_table1" and [row.name for row in spec.rows_for("cpu")][:2] == [
+        "GATED+SSM (BiGS)", "STACK+attention (BERT)"]
+    bigs, bert = spec.rows[:2]
+    pretraining = spec.pretrain_overrides(bigs, "cpu")
+    assert pretraining[0] == "task=mlm" and "model=bigs_mini" in pretraining and pretraining[-3:] == [
+        "arch=gated", "routing=ssm", "seed=0"]
+    # every fine-tuning cell starts from its own row's pretraining; equal tokens: the same budget for every row
+    for row, group, seed, overrides in spec.cells("cpu"):
+        assert "init=pretrained:wikitext2" in overrides and group[0].startswith("data=")
+        assert spec.pretrain_overrides(row, "cpu")[:-3] == pretraining[:-3]
+    assert len(spec.cells("cpu")) == 4 * 5  # four architectures x five GLUE tasks (MRPC, STS-B: two columns, one run)
+    identities = {tables.pretraining_identity(spec, row, "cpu") for row in spec.rows}
+    assert len(identities) == 4
+    columns = tables.display_columns(spec)
+    assert columns[-1].name == "MLM dev perplexity" and columns[-1].overrides == [tables.PRETRAINING]
+
+
+def test_metric_of_reads_both_record_layouts():
+    column = tables.Column(name="x", metric="accuracy", split="dev", language="")
+    assert tables.metric_of({"metrics": {"dev": {"accuracy": 71.0, "examples": 9}}}, column, "fp32") == 71.0
+    column = tables.Column(name="x", metric="accuracy", split="test", language="de")
+    assert tables.metric_of({"metrics": {"test": {"de": {"accuracy": 80.0}, "avg": {}}}}, column, "fp32") == 80.0
+    assert tables.metric_of({"metrics": {"test": {"avg": {}}}}, column, "fp32") is None
+
+
+@pytest.mark.slow
+def test_bigs_table_smoke_budget_end_to_end(tmp_path, monkeypatch):
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "bigs_table1.yaml").write_text((ROOT / "experiments" / "bigs_table1.yaml").read_text())
+    done = bench("table", "bigs_table1", "--budget", "smoke", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.count("pretraining") == 1
+    payload = json.loads((tmp_path / "results" / "bigs_table1.json").read_text())
+    ours = {cell["column"]: cell["ours_mean"] for cell in payload["cells"] if cell["row"] == "GATED+SSM (BiGS)"}
+    assert all(value is not None for value in ours.values()) and ours["MLM dev perplexity"] > 1
+    again = bench("table", "bigs_table1", "--budget", "smoke", "--quiet", cwd=tmp_path)
+    assert again.returncode == 0 and "pretraining" not in again.stdout and "seeds" not in again.stdout
 
 
 def test_params_plot_draws_ours_and_paper(tmp_path):
