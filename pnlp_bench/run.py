@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import time
 import traceback
 from pathlib import Path
@@ -41,6 +42,16 @@ from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.training.trainer import TrainerConfig, train
 
 OmegaConf.register_new_resolver("bench_hash", lambda text: hashlib.sha256(str(text).encode()).hexdigest()[:8], replace=True)
+
+
+def path_component(text: object) -> str:
+    """One folder name from a config choice: separators and `..` flattened, so a run folder built from
+    choices (`data=../../x`) cannot leave `output_root/runs`."""
+    flat = re.sub(r"[\\/:]+", "_", str(text)).replace("..", "_").strip(" .")
+    return flat or "_"
+
+
+OmegaConf.register_new_resolver("bench_dir", path_component, replace=True)
 OmegaConf.register_new_resolver("bench_asset", lambda name: str(asset(name)), replace=True)
 
 

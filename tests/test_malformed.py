@@ -140,3 +140,75 @@ def test_aligned_mtop_real_subset(shared_data):
 def test_atis_real_split_sizes(shared_data):
     loaded = load_data(DataConfig(name="atis", root=str(shared_data / "multiatis/atis_en_jointbert")))
     assert [len(loaded.splits[s]) for s in ("train", "eval", "test")] == [4478, 500, 893]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# GLUE TSV and the MLM text corpus (BiGS)
+# ----------------------------------------------------------------------------------------------------------
+
+GLUE_TRAIN = "sentence\tlabel\ngood film\t1\nbad film\t0\n"
+
+
+def load_sst2(root: Path, dev: str | bytes, name: str = "dev.tsv"):
+    from pnlp_bench.data.text_tasks import TextDataConfig, load_text_data
+
+    write(root / "train.tsv", GLUE_TRAIN)
+    write(root / name, dev)
+    return load_text_data(TextDataConfig(name="sst2", root=str(root)))
+
+
+@pytest.mark.parametrize(
+    ("dev", "message"),
+    [
+        ("sentence\tlabel\nok\t0\nno label here\n", r"dev\.tsv:3: expected 2 tab-separated columns, found 1"),
+        ("sentence\tlabel\nok\t0\n \t1\n", r"dev\.tsv:3: empty sentence"),
+        ("sentence\tlabel\nok\t0\nmeh\tmaybe\n", r"dev\.tsv:3: label 'maybe'"),
+        (b"sentence\tlabel\nok\t0\nb\xe9d film\t0\n", r"dev\.tsv:3: invalid UTF-8"),
+        ("", r"dev\.tsv: empty file"),
+        ("sentence\tlabel\n", r"dev\.tsv: no examples"),
+    ],
+)
+def test_glue_tsv_malformed(tmp_path, dev, message):
+    with pytest.raises(DataError, match=message):
+        load_sst2(tmp_path, dev)
+
+
+def test_glue_truncated_gzip_names_file_and_line(tmp_path):
+    truncated = gzip.compress(("sentence\tlabel\n" + "a fine film\t1\n" * 500).encode())[:-30]
+    with pytest.raises(DataError, match=r"dev\.tsv\.gz:\d+: truncated or corrupt gzip"):
+        load_sst2(tmp_path, truncated, name="dev.tsv.gz")
+
+
+def test_glue_more_tokens_than_the_length_are_cut_and_counted():
+    from pnlp_bench.bigs.tokenization import encode_examples
+    from pnlp_bench.data.text_tasks import TextExample
+    from pnlp_bench.paths import BERT_UNCASED_VOCAB
+
+    examples = [TextExample(uid="a", text="word " * 50), TextExample(uid="b", text="short")]
+    encoded = encode_examples(examples, 16, "longest_first", str(BERT_UNCASED_VOCAB))
+    assert encoded.truncated == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"corpus\.txt: no text"),
+        (b"\n \n\n", r"corpus\.txt: no text"),
+        (b"first line\nsecond \xff line\n", r"corpus\.txt:2: invalid UTF-8"),
+    ],
+)
+def test_text_corpus_malformed(tmp_path, content, message):
+    from pnlp_bench.data.text_tasks import TextDataConfig, load_text_data
+
+    write(tmp_path / "corpus.txt", content)
+    with pytest.raises(DataError, match=message):
+        load_text_data(TextDataConfig(name="text_corpus", options={"files": [str(tmp_path / "corpus.txt")]}))
+
+
+def test_text_corpus_truncated_gzip(tmp_path):
+    from pnlp_bench.data.text_tasks import TextDataConfig, load_text_data
+
+    path = write(tmp_path / "corpus.txt.gz", "a line of text\n" * 2000, packed=True)
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(DataError, match=r"corpus\.txt\.gz:\d+: truncated or corrupt gzip"):
+        load_text_data(TextDataConfig(name="text_corpus", options={"files": [str(path)]}))

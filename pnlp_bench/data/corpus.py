@@ -65,8 +65,10 @@ def documents(path: Path, name: str, clean=lambda line: line.strip()) -> list[Te
     found = []
     for line_number, line in read_lines(path):
         text = clean(line)
-        if text:
+        if text:  # blank lines separate documents: skipped
             found.append(TextExample(uid=f"{name}:{line_number}", text=text))
+    if not found:
+        raise DataError(f"{path}: no text (an empty file, or only blank lines)")
     return found
 
 

@@ -13,13 +13,12 @@ mismatched (`dev_mismatched`).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pnlp_bench.data.base import DataError
-from pnlp_bench.data.text_tasks import TEXT_DATA, TextDataConfig, TextExample, TextTask, existing, open_text
+from pnlp_bench.data.text_tasks import TEXT_DATA, TextDataConfig, TextExample, TextTask, existing, read_lines
 from pnlp_bench.paths import resolve_data_root
 
 
@@ -95,20 +94,25 @@ def read_tsv(path: Path, name: str, task: GlueTask) -> list[TextExample]:
     """Rows of a GLUE tsv (GLUE's files are unquoted: csv.QUOTE_NONE, as GLUE's own readers do)."""
     assert task.row is not None
     examples = []
-    with open_text(path) as handle:
-        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = list(task.header) if task.header else next(rows, None)
+    header = list(task.header) if task.header else None
+    for line_number, line in read_lines(path):
+        if not line:
+            continue
+        row = line.split("\t")  # unquoted, one row per line: what csv.QUOTE_NONE reads
         if header is None:
-            raise DataError(f"{path}: empty file")
-        first_line = 1 if task.header else 2
-        for line_number, row in enumerate(rows, start=first_line):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise DataError(f"{path}:{line_number}: expected {len(header)} tab-separated columns, found {len(row)}")
-            text, text_pair, raw_label = task.row(dict(zip(header, row)))
-            label = parse_label(task, raw_label, f"{path}:{line_number}")
-            examples.append(TextExample(uid=f"{name}-{path.name.split('.')[0]}-{line_number}", text=text, text_pair=text_pair, label=label))
+            header = row
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}:{line_number}: expected {len(header)} tab-separated columns, found {len(row)}")
+        text, text_pair, raw_label = task.row(dict(zip(header, row)))
+        if not text.strip() or (text_pair is not None and not text_pair.strip()):
+            raise DataError(f"{path}:{line_number}: empty sentence")
+        label = parse_label(task, raw_label, f"{path}:{line_number}")
+        examples.append(TextExample(uid=f"{name}-{path.name.split('.')[0]}-{line_number}", text=text, text_pair=text_pair, label=label))
+    if header is None:
+        raise DataError(f"{path}: empty file")
+    if not examples:
+        raise DataError(f"{path}: no examples")
     return examples
 
 

@@ -10,14 +10,12 @@ SCROLLS hide their test labels, so the papers report dev; so do we.
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pnlp_bench.data.base import DataError
+from pnlp_bench.data.base import DataError, iter_lines
 from pnlp_bench.registry import ConfigError, Registry
 
 TaskKind = Literal["classification", "regression", "multiple_choice", "mlm"]
@@ -106,12 +104,6 @@ def load_text_data(config: TextDataConfig) -> TextTask:
     return task
 
 
-def open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
-
-
 def existing(path: Path) -> Path | None:
     """`path` itself, or `path.gz` beside it; None when neither exists."""
     for candidate in (path, path.with_name(path.name + ".gz")):
@@ -121,10 +113,9 @@ def existing(path: Path) -> Path | None:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line without its newline), with a one-line DataError for unreadable files."""
-    try:
-        with open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                yield number, line.rstrip("\r\n")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
+    """(line number, line without its newline) of a plain or gzipped UTF-8 file (a leading BOM dropped).
+
+    Decoding is per line (`base.iter_lines`), so invalid UTF-8 or a truncated gzip stream is one DataError
+    naming the file and the line."""
+    for number, line in iter_lines(path):
+        yield number, line.removeprefix("\ufeff") if number == 1 else line
