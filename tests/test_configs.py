@@ -96,3 +96,12 @@ def test_bigs_rejects_a_pnlp_data_set_with_one_line():
     cfg = compose_config(["backbone=bigs", "+backbone.num_layer=3"])
     with pytest.raises(ConfigError, match="backbone: unknown key 'num_layer'"):
         parse_configs(bigs_options(cfg))
+
+
+@pytest.mark.parametrize("preset", ["bigs_tiny", "bigs_mini", "bigs_small"])
+def test_bigs_presets_resolve_whole_as_cfg_job_resolve_prints_them(preset):
+    from omegaconf import OmegaConf
+
+    resolved = OmegaConf.to_container(compose_config([f"model={preset}", "task=mlm"]), resolve=True)
+    assert resolved["projection"] is None and resolved["bottleneck"]["dim"] is None
+    assert resolved["backbone"]["name"] == "bigs"
