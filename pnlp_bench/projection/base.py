@@ -12,7 +12,7 @@ from typing import Protocol
 
 import torch
 
-from pnlp_bench.registry import Registry
+from pnlp_bench.registry import ConfigError, Registry
 
 
 @dataclass
@@ -34,6 +34,14 @@ class WordFeatures:
         dtype = torch.int16 if feature_size <= torch.iinfo(torch.int16).max else torch.int32
         indices = torch.arange(feature_size, dtype=dtype).expand(rows.shape[0], feature_size).contiguous()
         return cls(indices=indices, values=rows)
+
+
+def check_size_and_window(feature_size: int, window: int, where: str) -> None:
+    """The checks every hashed projection's config shares: F >= 1 buckets and a window w >= 0."""
+    if feature_size < 1:
+        raise ConfigError(f"{where}.feature_size must be positive, got {feature_size}")
+    if window < 0:
+        raise ConfigError(f"{where}.window must be >= 0, got {window}")
 
 
 class Projection(Protocol):

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pnlp_bench.projection.base import PROJECTIONS, WordFeatures
+from pnlp_bench.projection.base import PROJECTIONS, WordFeatures, check_size_and_window
 from pnlp_bench.projection.minhash import NAMESPACE_WHOLE_WORD, gram_bits
-from pnlp_bench.registry import ConfigError
 
 BINARY_VERSION = 1
 
@@ -31,10 +30,7 @@ class BinaryConfig:
     seed: int = 0
 
     def validate(self, where: str) -> None:
-        if self.feature_size < 1:
-            raise ConfigError(f"{where}.feature_size must be positive, got {self.feature_size}")
-        if self.window < 0:
-            raise ConfigError(f"{where}.window must be >= 0, got {self.window}")
+        check_size_and_window(self.feature_size, self.window, where)
 
 
 class BinaryProjection:

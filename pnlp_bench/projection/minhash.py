@@ -35,7 +35,7 @@ import torch
 import xxhash
 
 from pnlp_bench.paths import MBERT_CASED_VOCAB, cache_dir
-from pnlp_bench.projection.base import PROJECTIONS, WordFeatures
+from pnlp_bench.projection.base import PROJECTIONS, WordFeatures, check_size_and_window
 from pnlp_bench.projection.tokenizer import read_vocab, split_words
 from pnlp_bench.registry import ConfigError
 
@@ -56,12 +56,9 @@ class MinHashConfig:
     vocab: str | None = None
 
     def validate(self, where: str) -> None:
-        if self.feature_size < 1:
-            raise ConfigError(f"{where}.feature_size must be positive, got {self.feature_size}")
+        check_size_and_window(self.feature_size, self.window, where)
         if self.num_hashes < 1:
             raise ConfigError(f"{where}.num_hashes must be positive, got {self.num_hashes}")
-        if self.window < 0:
-            raise ConfigError(f"{where}.window must be >= 0, got {self.window}")
 
 
 def grams_of(text: str, namespace: bytes) -> list[bytes]:

@@ -26,9 +26,8 @@ import numpy as np
 import torch
 
 from pnlp_bench.paths import MBERT_CASED_VOCAB
-from pnlp_bench.projection.base import PROJECTIONS, WordFeatures
+from pnlp_bench.projection.base import PROJECTIONS, WordFeatures, check_size_and_window
 from pnlp_bench.projection.minhash import RULE_VERSION, gram_bits, sum_over_groups, vocab_digest, word_gram_lists
-from pnlp_bench.registry import ConfigError
 
 SIMHASH_VERSION = 1
 WORDS_PER_CHUNK = 4096
@@ -42,10 +41,7 @@ class SimHashConfig:
     vocab: str | None = None
 
     def validate(self, where: str) -> None:
-        if self.feature_size < 1:
-            raise ConfigError(f"{where}.feature_size must be positive, got {self.feature_size}")
-        if self.window < 0:
-            raise ConfigError(f"{where}.window must be >= 0, got {self.window}")
+        check_size_and_window(self.feature_size, self.window, where)
 
 
 class SimHashProjection:

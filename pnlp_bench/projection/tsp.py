@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from pnlp_bench.paths import MBERT_CASED_VOCAB
-from pnlp_bench.projection.base import PROJECTIONS, WordFeatures
+from pnlp_bench.projection.base import PROJECTIONS, WordFeatures, check_size_and_window
 from pnlp_bench.projection.minhash import (
     NAMESPACE_WHOLE_WORD,
     RULE_VERSION,
@@ -53,10 +53,7 @@ class TSPConfig:
     vocab: str | None = None
 
     def validate(self, where: str) -> None:
-        if self.feature_size < 1:
-            raise ConfigError(f"{where}.feature_size must be positive, got {self.feature_size}")
-        if self.window < 0:
-            raise ConfigError(f"{where}.window must be >= 0, got {self.window}")
+        check_size_and_window(self.feature_size, self.window, where)
         if self.unit not in {"grams", "word"}:
             raise ConfigError(f"{where}.unit must be grams or word, got {self.unit!r}")
 
