@@ -191,3 +191,38 @@ def test_params_plot_draws_ours_and_paper(tmp_path):
     table = {"table": "5", "title": "t", "budget": "cpu", "cells": cells}
     assert params_plot(table, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_a_table_killed_mid_sweep_finishes_only_the_missing_cells_with_the_same_numbers(project, tmp_path):
+    import signal
+    import time
+
+    # Uninterrupted reference in another output root.
+    reference = bench("table", "99", "--budget", "smoke", "--output-root", str(tmp_path / "reference"), cwd=project)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    # The same table, SIGKILLed (the whole process group: table, sweep and run) once its first cell is stored.
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "BENCH_OUTPUT_ROOT": str(project / "outputs")}
+    sweep = subprocess.Popen([sys.executable, "-m", "pnlp_bench.cli", "table", "99", "--budget", "smoke"], cwd=project,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while store_lines(project) < 1 and sweep.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    assert store_lines(project) == 1, "the kill should land between the two cells"
+    resumed = bench("table", "99", "--budget", "smoke", cwd=project)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "seeds [1]" in resumed.stdout  # only the missing cell ran
+    assert store_lines(project) == 2
+    ours = json.loads((project / "results" / "table99.json").read_text())["cells"]
+    theirs = json.loads(reference_results(project, tmp_path))["cells"]
+    assert [(c["column"], c["ours_mean"], c["seeds"]) for c in ours] == [(c["column"], c["ours_mean"], c["seeds"]) for c in theirs]
+
+
+def reference_results(project: Path, tmp_path: Path) -> str:
+    """The reference run wrote its results into the same results/ folder before; re-render them from its store."""
+    done = bench("table", "99", "--budget", "smoke", "--aggregate-only", "--output-root", str(tmp_path / "reference"),
+                 "--results-dir", str(tmp_path / "reference-results"), cwd=project)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return (tmp_path / "reference-results" / "table99.json").read_text()
