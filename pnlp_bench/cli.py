@@ -22,6 +22,8 @@ commands:
   report   plots next to the tables (score vs parameters, training curves) and results/README.md
   speed    fast path against the dense reference: featurization, training, latency -> results/speed.md
            e.g. bench speed presets=[xs,base] device=cpu --quick
+           bench speed length: BiGS against attention, time and peak memory per sequence length
+           -> results/bigs_length.md, e.g. bench speed length profile=cpu lengths=[128,512] --quick
   help     this message
 
 --quiet (any command) turns progress bars and summary tables off, for logs.
@@ -117,6 +119,10 @@ def report_command(argv: list[str]) -> int:
 
 
 def speed_command(argv: list[str]) -> int:
+    if argv[:1] == ["length"]:  # a subcommand: `bench speed` itself takes only key=value overrides
+        from pnlp_bench.speed_length import main as length_main
+
+        return length_main(argv[1:])
     from pnlp_bench.speed import main as speed_main
 
     return speed_main(argv)

@@ -1176,11 +1176,12 @@ def render_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(result: dict, output: str) -> tuple[Path, Path]:
+def write_report(result: dict, output: str, render: Callable[[dict], str] | None = None) -> tuple[Path, Path]:
+    """`<output>.json` and `<output>.md` (by `render`, this report's by default), each written whole then renamed."""
     stem = Path(output)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = (stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md"))
-    for path, text in zip(paths, (json.dumps(result, indent=1), render_markdown(result))):
+    for path, text in zip(paths, (json.dumps(result, indent=1), (render or render_markdown)(result))):
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         partial.write_text(text)
         partial.replace(path)

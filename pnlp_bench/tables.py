@@ -129,11 +129,17 @@ def paper_value(raw: Any, default_source: str) -> dict[str, Any]:
     return {"value": raw, "source": default_source, "note": ""}
 
 
+def is_table_file(path: Path) -> bool:
+    """Table files have a `table:` key; other experiment files (bigs_length.yaml, run by `bench speed length`) do not."""
+    raw = yaml.safe_load(path.read_text())
+    return isinstance(raw, dict) and "table" in raw
+
+
 def spec_files() -> list[Path]:
     """Every table file: the pNLP-Mixer tables in order, then the BiGS ones."""
     folder = experiments_dir()
     numbered = sorted(folder.glob("table*.yaml"), key=lambda p: (len(p.stem), p.stem))
-    return numbered + sorted(folder.glob("bigs_*.yaml"))
+    return [path for path in numbered + sorted(folder.glob("bigs_*.yaml")) if is_table_file(path)]
 
 
 def table_name(path: Path) -> str:
@@ -143,7 +149,7 @@ def table_name(path: Path) -> str:
 
 def load_spec(number: str) -> TableSpec:
     path = experiments_dir() / (f"table{number}.yaml" if number.isdigit() else f"{number}.yaml")
-    if not path.exists():
+    if not path.exists() or not is_table_file(path):
         available = [table_name(p) for p in spec_files()]
         raise ConfigError(f"no table {number!r} in {path.parent}; available: {', '.join(available)}")
     raw = yaml.safe_load(path.read_text())
