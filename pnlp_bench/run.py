@@ -248,12 +248,20 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     partial.replace(path)
 
 
-def record_failure(run_dir: Path, error: BaseException) -> None:
+def record_failure(run_dir: Path, error: BaseException, cfg: DictConfig | None = None) -> None:
+    """metrics.json says why the run failed; the store gets a `failed` line too (when the config resolves),
+    so a table can say "not run here: <why>" for a cell instead of a bare dash."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(
-        run_dir / "metrics.json",
-        {"status": "failed", "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()},
-    )
+    message = f"{type(error).__name__}: {error}"
+    write_json(run_dir / "metrics.json", {"status": "failed", "error": message, "traceback": traceback.format_exc()})
+    if cfg is None:
+        return
+    try:
+        identity = {"config_hash": store.config_hash(identity_options(cfg)), "code_version": store.code_version()}
+        output_root = str(cfg.output_root)
+    except Exception:  # a config that does not resolve has no identity: metrics.json alone says why
+        return
+    store.append(output_root, {"status": "failed", **identity, "error": message.splitlines()[0], "run_dir": str(run_dir)})
 
 
 FAILED_JOBS: list[str] = []
@@ -267,14 +275,14 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg, run_dir)
     except (ConfigError, DataError) as error:
-        record_failure(run_dir, error)
+        record_failure(run_dir, error, cfg)
         # One clear line, no traceback: the message names the key, file or line at fault.
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
         if not sweeping:
             raise SystemExit(2) from None
         FAILED_JOBS.append(str(run_dir))
     except Exception as error:
-        record_failure(run_dir, error)
+        record_failure(run_dir, error, cfg)
         if not sweeping:
             raise
         # In a sweep one failed job must not stop the others: its record says what went wrong.

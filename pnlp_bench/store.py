@@ -89,6 +89,15 @@ def records(output_root: str | Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
+def failures(output_root: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest `failed` record per identity (a run that could not run here, and why)."""
+    latest = {}
+    for record in records(output_root):
+        if record.get("status") == "failed" and "config_hash" in record:
+            latest[(record["config_hash"], record["code_version"])] = record
+    return latest
+
+
 def finished(output_root: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
     """The latest finished record per (config_hash, code_version)."""
     latest = {}

@@ -285,6 +285,7 @@ def metric_of(record: dict[str, Any], column: Column, precision: str) -> float |
 
 def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str, Any]]:
     cells, done = plan(spec, budget, output_root)
+    failures = store.failures(output_root)
     chosen = {row.name for row in spec.rows_for(budget)}
     rows = []
     for row in spec.rows:
@@ -298,6 +299,10 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str,
                     records = [done[i] for r, g, _, _, i in cells if r is row and g == group and i in done]
                 values = [v for v in (metric_of(record, column, precision) for record in records) if v is not None]
                 mean, std = summarise(values)
+                why_missing = ""
+                if not records and group != (PRETRAINING,):
+                    failed = [failures[i] for r, g, _, _, i in cells if r is row and g == group and i in failures]
+                    why_missing = failed[-1]["error"] if failed else ""
                 paper = row.paper.get(column.name, {"value": None, "source": "", "note": ""})
                 rows.append(
                     {
@@ -311,6 +316,7 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str,
                         "paper_note": paper["note"],
                         "ours_mean": mean,
                         "ours_std": std,
+                        "not_run": why_missing,
                         "seeds": sorted(record["seed"] for record in records),
                         "seeds_planned": spec.seeds_for(budget),
                         "difference": None if mean is None or paper["value"] is None else mean - paper["value"],
@@ -357,7 +363,10 @@ def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -
                 if cell["paper"] is None and cell["paper_note"]:
                     paper = f"{cell['paper_note']} {cell['paper_source']}".strip()
                 diff = "" if cell["difference"] is None else f" / {cell['difference']:+.1f}"
-                entries.append(f"{fmt(cell['ours_mean'], cell['ours_std'])} / {paper}{diff}")
+                ours = fmt(cell["ours_mean"], cell["ours_std"])
+                if cell["ours_mean"] is None and cell.get("not_run"):
+                    ours = f"not run here ({cell['not_run']})"
+                entries.append(f"{ours} / {paper}{diff}")
             lines.append(f"| {row.name} | {precision} | {params} / {row.paper_params or '—'} | " + " | ".join(entries) + " |")
     lines += ["", "## Provenance", "", "| model | seeds run | epochs | budget | hardware | commit | date |", "|---|---|---|---|---|---|---|"]
     for row in spec.rows:

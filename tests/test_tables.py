@@ -226,3 +226,18 @@ def reference_results(project: Path, tmp_path: Path) -> str:
                  "--results-dir", str(tmp_path / "reference-results"), cwd=project)
     assert done.returncode == 0, done.stderr[-2000:]
     return (tmp_path / "reference-results" / "table99.json").read_text()
+
+
+def test_a_cell_that_cannot_run_here_says_why_in_the_table(tmp_path, monkeypatch):
+    (tmp_path / "experiments").mkdir()
+    spec = TINY_TABLE.replace("overrides: [model=mixer_xs]", "overrides: [model=mixer_xs, projection=bert]")
+    spec = spec.replace("seeds: [0, 1]", "seeds: [0]")
+    (tmp_path / "experiments" / "table99.yaml").write_text(spec)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))  # no BERT weights where the projection looks
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    done = bench("table", "99", "--budget", "smoke", cwd=tmp_path)
+    assert done.returncode == 1
+    markdown = (tmp_path / "results" / "table99.md").read_text()
+    assert "not run here (" in markdown
+    failed = [record for record in store.records(tmp_path / "outputs") if record["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["config_hash"] and "\n" not in failed[0]["error"]
