@@ -19,7 +19,10 @@ def git_state(folder: Path) -> dict[str, object]:
         ).stdout.strip()
 
     try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+        # results/ holds what runs generate (tables rewritten by `bench table`), not code: it does not make the
+        # tree dirty; any other modified tracked file does
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(changed)}
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown", "dirty": None}
 

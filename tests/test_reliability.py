@@ -78,3 +78,22 @@ def test_bad_config_values_fail_before_any_work_with_one_clear_message(tmp_path,
     assert done.returncode != 0 and message in done.stderr
     assert "Traceback" not in done.stderr
     assert not list((tmp_path / "out").rglob("*.pt"))  # nothing trained
+
+
+def test_regenerated_results_do_not_make_the_tree_dirty_but_code_changes_do(tmp_path):
+    from pnlp_bench.provenance import git_state
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table6.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    (tmp_path / "results" / "table6.md").write_text("regenerated\n")
+    assert git_state(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_state(tmp_path)["dirty"] is True
