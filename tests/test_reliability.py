@@ -97,3 +97,15 @@ def test_regenerated_results_do_not_make_the_tree_dirty_but_code_changes_do(tmp_
     assert git_state(tmp_path)["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_state(tmp_path)["dirty"] is True
+
+
+def test_one_failing_job_does_not_stop_its_sweep(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))  # projection=bert cannot run here
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    done = bench("run", "--multirun", "projection=bert,minhash", "model=mixer_xs", "data=mtop_sample",
+                 "data.train_limit=40", "data.eval_limit=20", "data.test_limit=20", "trainer=smoke",
+                 "trainer.epochs=1", "quiet=true", f"output_root={tmp_path / 'out'}", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "1 job(s) of the sweep failed" in done.stderr
+    statuses = sorted(record["status"] for record in store.records(tmp_path / "out"))
+    assert statuses == ["failed", "finished"]
