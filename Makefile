@@ -33,8 +33,8 @@ test-all: install ## every test, slow ones included
 clean: ## remove run outputs and caches of this checkout
 	rm -rf outputs multirun .pytest_cache
 
-reproduce-table-%: install ## regenerate results/tableN.md (BUDGET=paper|cpu; LAUNCHER='hydra/launcher=joblib')
-	$(BIN)/bench table $* --budget $(or $(BUDGET),paper) $(LAUNCHER)
+reproduce-table-%: install ## regenerate results/tableN.md (BUDGET=paper|cpu, default: paper with a GPU, else cpu; LAUNCHER='hydra/launcher=joblib')
+	$(BIN)/bench table $* --budget $(or $(BUDGET),auto) $(LAUNCHER)
 
 tables: install ## list every table with its status
 	$(BIN)/bench tables --budget $(or $(BUDGET),paper)

@@ -42,6 +42,13 @@ def default_output_root() -> Path:
     return Path(os.environ.get("BENCH_OUTPUT_ROOT", "outputs"))
 
 
+def auto_budget(spec) -> str:
+    """The paper's protocol where a GPU can run it, else the table's reduced CPU budget (labelled as such)."""
+    import torch
+
+    return "paper" if torch.cuda.is_available() or "cpu" not in spec.budgets else "cpu"
+
+
 def table_command(argv: list[str]) -> int:
     from rich.console import Console
 
@@ -49,7 +56,8 @@ def table_command(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="bench table", description="Regenerate a paper table.")
     parser.add_argument("number")
-    parser.add_argument("--budget", default="paper", help="a budget profile of the table file (paper, cpu, …)")
+    parser.add_argument("--budget", default="auto",
+                        help="a budget profile of the table file (paper, cpu, …); auto: paper with a GPU, else cpu")
     parser.add_argument("--aggregate-only", action="store_true", help="render from finished runs; launch nothing")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--output-root", type=Path, default=default_output_root())
@@ -61,6 +69,10 @@ def table_command(argv: list[str]) -> int:
         args.quiet = False
     spec = tables.load_spec(args.number)
     console = Console()
+    if args.budget == "auto":
+        args.budget = auto_budget(spec)
+        console.print(f"table {spec.number}: budget {args.budget} (auto: {'a GPU is' if args.budget == 'paper' else 'no GPU'} "
+                      "here; --budget paper|cpu chooses)")
     failures = 0
     if not args.aggregate_only:
         absent = tables.missing_data(spec)
