@@ -99,7 +99,7 @@ def tables_command(argv: list[str]) -> int:
     from pnlp_bench import tables
 
     parser = argparse.ArgumentParser(prog="bench tables")
-    parser.add_argument("--budget", default="paper")
+    parser.add_argument("--budget", default="auto", help="paper, cpu, …; auto: paper with a GPU, else cpu")
     parser.add_argument("--output-root", type=Path, default=default_output_root())
     parser.add_argument("--rehash", action="store_true",
                         help="after an upgrade that changed which keys a cell's hash covers, re-key finished runs")
@@ -108,12 +108,13 @@ def tables_command(argv: list[str]) -> int:
         from pnlp_bench import store
 
         print(f"re-keyed {store.rehash(args.output_root.resolve())} finished run(s) in {args.output_root}")
-    listing = Table(title=f"tables (budget {args.budget})")
+    listing = Table(title=f"tables (budget {args.budget}{': paper with a GPU, else cpu' if args.budget == 'auto' else ''})")
     for column in ("table", "title", "status"):
         listing.add_column(column)
     for path in tables.spec_files():
         spec = tables.load_spec(tables.table_name(path))
-        budget = args.budget if args.budget in spec.budgets else next(iter(spec.budgets))
+        budget = auto_budget(spec) if args.budget == "auto" else args.budget
+        budget = budget if budget in spec.budgets else next(iter(spec.budgets))
         listing.add_row(spec.number, spec.title, tables.status(spec, budget, args.output_root.resolve()))
     Console().print(listing)
     return 0
