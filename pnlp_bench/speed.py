@@ -157,21 +157,26 @@ QUICK = {
 }
 
 
-def parse_config(overrides: Sequence[str], quick: bool) -> SpeedConfig:
-    """SpeedConfig from Hydra-style `key=value` overrides (lists as `[a,b]`); `--quick` defaults come first."""
-    merged = OmegaConf.structured(SpeedConfig)
+def parse_overrides(schema: type, quick_defaults: dict | None, overrides: Sequence[str], command: str) -> Any:
+    """An instance of the dataclass `schema` from Hydra-style `key=value` overrides (lists as `[a,b]`), the
+    `--quick` defaults first; a bad key or value is one ConfigError naming it and the valid keys."""
+    merged = OmegaConf.structured(schema)
     try:
-        if quick:
-            merged = OmegaConf.merge(merged, QUICK)
+        if quick_defaults:
+            merged = OmegaConf.merge(merged, quick_defaults)
         for override in overrides:
             if "=" not in override:
-                raise ConfigError(f"speed: expected key=value, got {override!r}")
+                raise ConfigError(f"{command}: expected key=value, got {override!r}")
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([override]))
     except OmegaConfBaseException as error:
-        valid = ", ".join(field.name for field in dataclasses.fields(SpeedConfig))
-        first_line = str(error).splitlines()[0]
-        raise ConfigError(f"speed: {first_line}; valid keys: {valid}") from None
-    config: SpeedConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+        valid = ", ".join(field.name for field in dataclasses.fields(schema))
+        raise ConfigError(f"{command}: {str(error).splitlines()[0]}; valid keys: {valid}") from None
+    return OmegaConf.to_object(merged)
+
+
+def parse_config(overrides: Sequence[str], quick: bool) -> SpeedConfig:
+    """SpeedConfig from Hydra-style `key=value` overrides; `--quick` defaults come first."""
+    config: SpeedConfig = parse_overrides(SpeedConfig, QUICK if quick else None, overrides, "speed")
     config.validate()
     return config
 

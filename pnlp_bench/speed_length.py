@@ -40,13 +40,19 @@ from typing import Any
 
 import torch
 import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from pnlp_bench.models.bigs import SSM, BiGSConfig, BiGSEncoder, BiGSModel
 from pnlp_bench.provenance import provenance
 from pnlp_bench.registry import ConfigError, typed_config
-from pnlp_bench.speed import PeakMemory, choose_threads, hardware, synchronize, tensor_megabytes, write_report
+from pnlp_bench.speed import (
+    PeakMemory,
+    choose_threads,
+    hardware,
+    parse_overrides,
+    synchronize,
+    tensor_megabytes,
+    write_report,
+)
 
 VARIANTS = ("gated+ssm", "stack+attention", "gated+attention", "stack+ssm")
 LABELS = {
@@ -155,18 +161,7 @@ class Plan:
 
 def parse_config(overrides: Sequence[str], quick: bool) -> LengthConfig:
     """LengthConfig from `key=value` overrides (lists as `[a,b]`); `--quick` defaults come first."""
-    merged = OmegaConf.structured(LengthConfig)
-    try:
-        if quick:
-            merged = OmegaConf.merge(merged, QUICK)
-        for override in overrides:
-            if "=" not in override:
-                raise ConfigError(f"speed length: expected key=value, got {override!r}")
-            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([override]))
-    except OmegaConfBaseException as error:
-        valid = ", ".join(field.name for field in dataclasses.fields(LengthConfig))
-        raise ConfigError(f"speed length: {str(error).splitlines()[0]}; valid keys: {valid}") from None
-    config: LengthConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    config: LengthConfig = parse_overrides(LengthConfig, QUICK if quick else None, overrides, "speed length")
     if config.precision not in {"auto", "fp32", "bf16"}:
         raise ConfigError(f"speed length: precision must be auto, fp32 or bf16, got {config.precision!r}")
     if config.threads < 0:
