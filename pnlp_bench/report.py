@@ -111,7 +111,8 @@ def report(results_dir: Path, output_root: Path) -> Path:
         table = json.loads(path.read_text())
         plots = []
         plot = results_dir / f"params_vs_score_{path.stem}.png"
-        if params_plot(table, plot):
+        # the size presets' figure of the paper; BiGS tables compare architectures at one size
+        if not path.stem.startswith("bigs_") and params_plot(table, plot):
             plots.append(f"[score vs parameters]({plot.name})")
         plot = results_dir / f"curves_{path.stem}.png"
         if curves_plot(table, output_root, plot):
