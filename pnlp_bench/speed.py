@@ -1009,6 +1009,20 @@ def _times(ratio: float | None) -> str:
     return "–" if ratio is None else (f"{ratio:,.1f}×" if ratio >= 10 else f"{ratio:.2f}×")
 
 
+def provenance_lines(prov: dict, hw: dict, no_gpu: str) -> list[str]:
+    """The commit line and the hardware line every speed report opens with."""
+    gpu = hw.get("gpu")
+    return [
+        f"Commit `{prov['commit']}`" + (" (**dirty tree**)" if prov.get("dirty") else " (clean tree)")
+        + f", pnlp-bench {prov['package_version']}, torch {prov['torch_version']}, Python {prov['python_version']}, {prov['date']}.",
+        f"Hardware: {hw['cpu']}, {hw['cpu_cores']} CPU cores, {hw['memory_gb']} GB; torch threads {hw['torch_threads']}"
+        + (f" ({hw['torch_threads_reason']})" if hw.get("torch_threads_reason") else "") + "; "
+        + (f"GPU {gpu['name']} ({gpu['memory_gb']} GB, CUDA {hw['cuda']})." if gpu is not None else no_gpu)
+        + (f" Load average (1, 5, 15 min) at start {hw['load_average_at_start']}, at end {hw.get('load_average_at_end')}."
+           if hw.get("load_average_at_start") else ""),
+    ]
+
+
 def render_markdown(result: dict) -> str:
     prov, hw, config = result["provenance"], result["hardware"], result["config"]
     on_cuda = hw["gpu"] is not None
@@ -1017,13 +1031,7 @@ def render_markdown(result: dict) -> str:
         "",
         f"Command: `{result['command']}` ({'quick profile' if '--quick' in result['command'] else 'full profile'}), "
         f"{result['wall_seconds']:.0f} s in one process.",
-        f"Commit `{prov['commit']}`" + (" (**dirty tree**)" if prov.get("dirty") else " (clean tree)")
-        + f", pnlp-bench {prov['package_version']}, torch {prov['torch_version']}, Python {prov['python_version']}, {prov['date']}.",
-        f"Hardware: {hw['cpu']}, {hw['cpu_cores']} CPU cores, {hw['memory_gb']} GB; torch threads {hw['torch_threads']}"
-        + (f" ({hw['torch_threads_reason']})" if hw.get("torch_threads_reason") else "") + "; "
-        + (f"GPU {hw['gpu']['name']} ({hw['gpu']['memory_gb']} GB, CUDA {hw['cuda']})." if on_cuda else "no GPU (training on the CPU).")
-        + (f" Load average (1, 5, 15 min) at start {hw['load_average_at_start']}, at end {hw.get('load_average_at_end')}."
-           if hw.get("load_average_at_start") else ""),
+        *provenance_lines(prov, hw, "no GPU (training on the CPU)."),
         "",
         "Method: warm-up first, then timed repetitions with CUDA synchronisation around each; medians, with the",
         "range over repetitions. The reference is `pnlp_bench/reference.py`: dense per-sample float count vectors of",

@@ -49,6 +49,7 @@ from pnlp_bench.speed import (
     choose_threads,
     hardware,
     parse_overrides,
+    provenance_lines,
     synchronize,
     tensor_megabytes,
     write_report,
@@ -541,12 +542,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         f"Command: `{result['command']}`, {result['wall_seconds']:.0f} s in one process; "
         f"profile `{profile['name']}` of `experiments/{result['experiment']['path']}`: {profile['description']}.",
-        f"Commit `{prov['commit']}`" + (" (**dirty tree**)" if prov.get("dirty") else " (clean tree)")
-        + f", pnlp-bench {prov['package_version']}, torch {prov['torch_version']}, Python {prov['python_version']}, {prov['date']}.",
-        f"Hardware: {hw['cpu']}, {hw['cpu_cores']} CPU cores, {hw['memory_gb']} GB; torch threads {hw['torch_threads']}"
-        + (f" ({hw['torch_threads_reason']})" if hw.get("torch_threads_reason") else "") + "; "
-        + (f"GPU {hw['gpu']['name']} ({hw['gpu']['memory_gb']} GB, CUDA {hw['cuda']})." if on_cuda else "no GPU.")
-        + f" Load average (1, 5, 15 min) at start {hw.get('load_average_at_start')}, at end {hw.get('load_average_at_end')}.",
+        *provenance_lines(prov, hw, "no GPU."),
         f"Precision: {result['precision']}.",
         "",
     ]
