@@ -24,6 +24,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 from pnlp_bench.models.bottleneck import PAD
 from pnlp_bench.models.mixer import Mixer, MixerBlock
@@ -57,6 +59,28 @@ class MixerPredictor:
         self._first_weights: dict[int, torch.Tensor] = {}
         self.hits = 0
         self.misses = 0
+        # Each block's parameters, laid out for the [S, B] orientation the loop in `hidden` uses.
+        self._layers = [self._layer_parameters(block) for block in self.blocks]
+
+    @staticmethod
+    def _layer_parameters(block: MixerBlock) -> tuple:
+        token_first, token_activation, token_second = block.token_mixing
+        channel_first, channel_activation, channel_second = block.channel_mixing
+        for activation in (token_activation, channel_activation):
+            if not isinstance(activation, nn.GELU) or activation.approximate != "none":
+                raise ConfigError(f"MixerPredictor expects the mixer's exact GELU, got {activation}")
+
+        def norm(layer: nn.LayerNorm) -> tuple:
+            return (layer.normalized_shape, layer.weight.detach(), layer.bias.detach(), layer.eps)
+
+        return (
+            norm(block.token_norm),
+            token_first.weight.detach(), token_first.bias.detach()[:, None],  # W1 [D_S, S], bias per row
+            token_second.weight.detach(), token_second.bias.detach()[:, None],  # W2 [S, D_S]
+            norm(block.channel_norm),
+            channel_first.weight.detach().t(), channel_first.bias.detach(),  # x [rows, B] @ W^T
+            channel_second.weight.detach().t(), channel_second.bias.detach(),
+        )
 
     # ------------------------------------------------------------ word vectors
 
@@ -70,11 +94,14 @@ class MixerPredictor:
         if values is not None and indices.shape[1] == size:  # dense projections: a plain matmul per slot
             dense = values.float()
             return torch.stack([dense @ self._weight[j * size : (j + 1) * size] for j in range(slots)], dim=1)
-        weights = (indices != PAD).float() if values is None else values.float() * (indices != PAD)
-        safe = indices.clamp(min=0)
-        return torch.stack(
-            [torch.einsum("mk,mkd->md", weights, self._weight[safe + j * size]) for j in range(slots)], dim=1
-        )
+        # One bag per (word, slot) over the word's buckets shifted into the slot's block of rows; PAD
+        # entries point at row 0 with weight 0.
+        active = indices != PAD
+        weights = active.float() if values is None else values.float() * active
+        shifted = indices.clamp(min=0)[:, None, :] + size * torch.arange(slots)[None, :, None]
+        bags = F.embedding_bag(shifted.reshape(-1, indices.shape[1]), self._weight, mode="sum",
+                               per_sample_weights=weights.repeat_interleave(slots, dim=0))
+        return bags.view(len(words), slots, self.dim)
 
     def word_vectors(self, words: Sequence[str]) -> torch.Tensor:
         """[n, 2w+1, B] from the LRU cache (misses computed together)."""
@@ -133,21 +160,20 @@ class MixerPredictor:
         n, seq_len = len(words), self.seq_len
         known = min(n + self.window, seq_len)  # rows from here on are the bias alone
         x = self.bottleneck_rows(self.word_vectors(words), seq_len)
-        last = len(self.blocks) - 1
-        for index, block in enumerate(self.blocks):
-            first_linear, activation, second_linear = block.token_mixing
+        last = len(self._layers) - 1
+        # Token mixing in the [S, B] orientation: W1 [D_S, S] @ LN(x) [S, B], so no transposes are needed.
+        for index, (token_norm, w1, b1, w2, b2, channel_norm, c1, d1, c2, d2) in enumerate(self._layers):
             if index == 0:  # the rows known … S-1 enter the first token mixing once, through the tail sums
                 rows = min(known + 1, seq_len)
-                mixed = torch.addmm(first_linear.bias, block.token_norm(x[:rows]).t(), self.first_token_weight(known).t())
+                mixed = torch.addmm(b1, self.first_token_weight(known), F.layer_norm(x[:rows], *token_norm))
             else:
-                mixed = first_linear(block.token_norm(x).t())
+                mixed = torch.addmm(b1, w1, F.layer_norm(x, *token_norm))
             if index == last:  # only the n word rows are read from here on
-                mixed = torch.addmm(second_linear.bias[:n], activation(mixed), second_linear.weight[:n].t())
-                x = x[:n]
+                x = torch.addmm(x[:n], w2[:n], F.gelu(mixed)).add_(b2[:n])
             else:
-                mixed = second_linear(activation(mixed))
-            x = x + mixed.t()
-            x = x + block.channel_mixing(block.channel_norm(x))
+                x = torch.addmm(x, w2, F.gelu(mixed)).add_(b2)
+            hidden = torch.addmm(d1, F.layer_norm(x, *channel_norm), c1)
+            x = torch.addmm(x, F.gelu(hidden), c2).add_(d2)
         return x
 
     @torch.inference_mode()
