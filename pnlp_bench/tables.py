@@ -244,6 +244,9 @@ def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[
             print(f"table {spec.number} · {row.name}: pretraining failed, its fine-tuning cells are left out")
             continue
         for group in spec.run_groups():
+            # Read the store again before each launch: runs finished meanwhile by another `bench table` or a
+            # hand-started `bench run` of the same config (this table is long) are not run twice.
+            done = store.finished(output_root)
             missing = [seed for r, g, seed, _, identity in cells if r is row and g == group and identity not in done]
             if not missing:
                 continue

@@ -241,3 +241,26 @@ def test_a_cell_that_cannot_run_here_says_why_in_the_table(tmp_path, monkeypatch
     assert "not run here (" in markdown
     failed = [record for record in store.records(tmp_path / "outputs") if record["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["config_hash"] and "\n" not in failed[0]["error"]
+
+
+def test_cells_finished_by_another_process_during_a_table_are_not_run_again(tmp_path, monkeypatch):
+    """`bench table` reads the store again before each launch, so a cell a second stream finished meanwhile
+    (another `bench table`, or a hand-started `bench run` of the same config) is skipped, not run twice."""
+    monkeypatch.chdir(ROOT)
+    spec = tables.load_spec("bigs_table1")
+    cells, done = tables.plan(spec, "smoke", tmp_path)
+    assert not done and len(cells) == 5  # smoke: the GATED+SSM row, five GLUE tasks
+    later = cells[-1]
+    launched = []
+
+    def fake_run(command, **_):
+        launched.append(next(arg for arg in command if arg.startswith("data=")))
+        if len(launched) == 1:  # meanwhile, another process finishes the table's last cell
+            config_hash, version = later[4]
+            store.append(tmp_path, {"config_hash": config_hash, "code_version": version, "status": "finished"})
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(tables, "pretrain_rows", lambda *args: set())
+    monkeypatch.setattr(tables.subprocess, "run", fake_run)
+    assert tables.launch(spec, "smoke", tmp_path, []) == 0
+    assert len(launched) == 4 and later[1][0] not in launched
