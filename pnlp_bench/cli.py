@@ -24,6 +24,9 @@ commands:
            e.g. bench speed presets=[xs,base] device=cpu --quick
            bench speed length: BiGS against attention, time and peak memory per sequence length
            -> results/bigs_length.md, e.g. bench speed length profile=cpu lengths=[128,512] --quick
+  predict  a trained run's predictions for new text, one JSON line each (best.pt of the run folder)
+           e.g. bench predict outputs/runs/mtop/mixer_base-1a2b3c4d "wake me up at seven"
+           e.g. bench predict RUN_DIR --file utterances.txt   (- reads standard input)
   help     this message
 
 --quiet (any command) turns progress bars and summary tables off, for logs.
@@ -141,6 +144,12 @@ def speed_command(argv: list[str]) -> int:
     return speed_main(argv)
 
 
+def predict_command(argv: list[str]) -> int:
+    from pnlp_bench.predict import main as predict_main
+
+    return predict_main([arg for arg in argv if arg != "quiet=true"])
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
@@ -161,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
                   + ", ".join(FAILED_JOBS), file=sys.stderr)
             raise SystemExit(1)
         return
-    commands = {"table": table_command, "tables": tables_command, "report": report_command, "speed": speed_command}
+    commands = {"table": table_command, "tables": tables_command, "report": report_command, "speed": speed_command,
+                "predict": predict_command}
     if command not in commands:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)

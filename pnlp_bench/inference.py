@@ -34,6 +34,22 @@ from pnlp_bench.projection.base import Projection
 from pnlp_bench.registry import ConfigError
 
 
+def padded_inputs(projection: Projection, words: Sequence[str], seq_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One utterance as training batches it (features, mask, values), padded to S: what `PNLPModel` takes."""
+    words = list(words)[:seq_len]
+    features = projection.word_features(words)
+    width = features.indices.shape[1]
+    indices = torch.full((1, seq_len, width), PAD, dtype=features.indices.dtype)
+    indices[0, : len(words)] = features.indices
+    values = None
+    if features.values is not None:
+        values = torch.zeros(1, seq_len, width, dtype=features.values.dtype)
+        values[0, : len(words)] = features.values
+    mask = torch.zeros(1, seq_len, dtype=torch.bool)
+    mask[0, : len(words)] = True
+    return indices, mask, values
+
+
 class MixerPredictor:
     """Predictions for one utterance at a time from a trained pNLP-Mixer (MLP-Mixer backbone, any head)."""
 

@@ -52,8 +52,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pnlp_bench.data.base import DataConfig, DataError, Example, load_data
 from pnlp_bench.data.features import Featurized, featurize
 from pnlp_bench.data.text import words_of
-from pnlp_bench.inference import MixerPredictor
-from pnlp_bench.models.bottleneck import PAD
+from pnlp_bench.inference import MixerPredictor, padded_inputs
 from pnlp_bench.models.pnlp import PNLPModel
 from pnlp_bench.paths import asset, data_dir_candidates
 from pnlp_bench.projection import PROJECTIONS
@@ -735,13 +734,7 @@ def latency_figures(preset: str, examples: list[Example], data: Featurized, mode
     utterances = [example.words for example in examples[:200]]
 
     def fast_inputs(words: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        words = words[:seq_len]
-        buckets = projection.word_features(words).indices
-        features = torch.full((1, seq_len, buckets.shape[1]), PAD, dtype=buckets.dtype)
-        features[0, : len(words)] = buckets
-        mask = torch.zeros(1, seq_len, dtype=torch.bool)
-        mask[0, : len(words)] = True
-        return features, mask
+        return padded_inputs(projection, words, seq_len)[:2]  # MinHash: no values
 
     def mask_of(words: list[str]) -> torch.Tensor:
         mask = torch.zeros(1, seq_len, dtype=torch.bool)

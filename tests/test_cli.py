@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,32 @@ def test_run_on_embedded_sample_writes_the_run_record(tmp_path):
         assert record["provenance"][field]
     assert record["epochs"] == 2 and record["seed"] == 0 and record["parameters"]["total"] > 200_000
     assert record["wall_seconds"] > 0 and len(record["history"]) == 2
+    check_predict(run_dir, tmp_path)
+
+
+def check_predict(run_dir: Path, cwd: Path) -> None:
+    """`bench predict` on the trained run: JSON lines with labels from the run's label space, the same
+    predictions as the padded model for every eval utterance, and a one-line error for a folder without best.pt."""
+    from pnlp_bench.data.base import DataConfig, load_data
+    from pnlp_bench.inference import padded_inputs
+    from pnlp_bench.paths import asset
+    from pnlp_bench.predict import load_trained, predictor_for
+
+    done = bench("predict", str(run_dir), "wake me up at seven", "remind me to call mom", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    model, projection, data_config, labels = load_trained(run_dir)
+    assert [line["text"] for line in lines] == ["wake me up at seven", "remind me to call mom"]
+    assert all(line["label"] in labels.labels and len(line["tags"]) == len(line["text"].split()) for line in lines)
+    predict = predictor_for(model, projection, data_config.max_words)
+    examples = load_data(DataConfig(name="mtop", root=str(asset("mtop_sample")), languages=["en"])).splits["eval"]
+    for example in examples:
+        with torch.inference_mode():
+            padded = model.head.predict(model(*padded_inputs(projection, example.words, data_config.max_words)))
+        fast = predict(example.words[: data_config.max_words])
+        assert torch.equal(fast["label"], padded["label"]) and torch.equal(fast["tags"], padded["tags"][:, : fast["tags"].shape[1]])
+    missing = bench("predict", str(cwd), "hello", cwd=cwd)
+    assert missing.returncode == 2 and "best.pt: no checkpoint" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
 
 
 def test_multirun_sweeps_presets_into_separate_folders(tmp_path):

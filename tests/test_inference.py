@@ -7,7 +7,7 @@ import hashlib
 import pytest
 import torch
 
-from pnlp_bench.inference import MixerPredictor
+from pnlp_bench.inference import MixerPredictor, padded_inputs
 from pnlp_bench.models.bottleneck import PAD, ProjectionBottleneck
 from pnlp_bench.models.heads import ClassificationHead, IntentSlotHead
 from pnlp_bench.models.lstm import LSTMConfig, build_lstm
@@ -50,19 +50,8 @@ def model_for(head: str, window: int, layers: int, seed: int = 0) -> PNLPModel:
 
 def model_outputs(model: PNLPModel, projection: HashedWords, words: list[str]) -> dict[str, torch.Tensor]:
     """What training and `bench run` compute: the utterance padded to S, batch 1."""
-    words = words[:SEQ_LEN]
-    features = projection.word_features(words)
-    width = features.indices.shape[1]
-    indices = torch.full((1, SEQ_LEN, width), PAD, dtype=features.indices.dtype)
-    indices[0, : len(words)] = features.indices
-    values = None
-    if features.values is not None:
-        values = torch.zeros(1, SEQ_LEN, width)
-        values[0, : len(words)] = features.values
-    mask = torch.zeros(1, SEQ_LEN, dtype=torch.bool)
-    mask[0, : len(words)] = True
     with torch.inference_mode():
-        return model(indices, mask, values)
+        return model(*padded_inputs(projection, words, SEQ_LEN))
 
 
 UTTERANCES = [["one"], ["two", "words"], "a b c d e f g".split(), [f"w{i}" for i in range(SEQ_LEN - 1)],
