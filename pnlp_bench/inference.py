@@ -6,9 +6,9 @@ utterance of n words (n < S) three things are known in advance, and `MixerPredic
 1. Words repeat across requests, and the bottleneck is linear in each neighbour's counts, so each word's
    2w+1 bottleneck contributions (one per window slot) are computed once and kept in an LRU cache. The
    bottleneck output of position t is then bias + sum over slots of the cached vector of word t+k-w.
-2. Rows n+w … S-1 of the bottleneck output are the bias alone (no word reaches them), so their LayerNorm is
-   a constant vector c, and in the first token-mixing Linear(S -> D_S) they contribute c ⊗ (sum of the
-   weight columns s >= n+w): precomputed suffix sums replace S-n-w columns of the matmul.
+2. Rows n+w … S-1 of the bottleneck output are the bias alone (no word reaches them), so they are one and
+   the same row, and in the first token-mixing Linear(S -> D_S) they contribute LayerNorm(bias) times the
+   sum of the weight columns n+w … S-1: that row enters once, against a precomputed suffix sum of columns.
 3. The heads read positions 0 … n-1 only (the tagger per word; the pooling masks padding to weight 0), and
    after the last token mixing every position is independent. So the last block's second token-mixing
    Linear(D_S -> S) computes n output rows, its channel mixing runs on n rows, and the head on n rows.
