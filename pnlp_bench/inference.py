@@ -66,6 +66,9 @@ class MixerPredictor:
         self.dim = bottleneck.out_dim
         self._weight = bottleneck.weight.detach().float()
         self.blocks: list[MixerBlock] = list(self.model.backbone.blocks)
+        model_len = self.blocks[0].token_mixing[0].in_features
+        if model_len != seq_len:
+            raise ConfigError(f"MixerPredictor: the model mixes over S = {model_len} positions, got seq_len {seq_len}")
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.bias = self.model.bottleneck.bias.detach()
         # Suffix sums of the first token-mixing weight: tail[:, r] = sum of its columns r … S-1.

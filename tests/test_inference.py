@@ -119,5 +119,7 @@ def test_bad_inputs():
     with pytest.raises(ConfigError, match="mixer backbone"):
         lstm = build_lstm(LSTMConfig(), SEQ_LEN, DIM)
         MixerPredictor(PNLPModel(ProjectionBottleneck(FEATURES, 1, DIM), lstm, ClassificationHead(DIM, 2)), HashedWords(), SEQ_LEN)
+    with pytest.raises(ConfigError, match="S = 10 positions, got seq_len 12"):
+        MixerPredictor(model_for("classification", 1, 2), HashedWords(), SEQ_LEN + 2)
     with pytest.raises(ValueError, match="at least one word"):
         MixerPredictor(model_for("classification", 1, 2), HashedWords(), SEQ_LEN).predict([])
