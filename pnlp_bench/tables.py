@@ -383,8 +383,13 @@ def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -
             return sorted({value for each in cells for value in each[field]})
 
         commits = ", ".join(union("commits")) + (" (dirty tree)" if any(each["dirty"] for each in cells) else "")
+        # columns whose seeds differ from the first column's are named (e.g. more seeds run for one task)
+        others = {column.name: by_key[(row.name, spec.precisions[0], column.name)]["seeds"] for column in spec.columns[1:]
+                  if (row.name, spec.precisions[0], column.name) in by_key}
+        differing = "; ".join(f"{name}: {seeds}" for name, seeds in others.items() if seeds != cell["seeds"])
+        seeds = f"{cell['seeds'] or '—'} of {cell['seeds_planned']}" + (f" ({differing})" if differing else "")
         lines.append(
-            f"| {row.name} | {cell['seeds'] or '—'} of {cell['seeds_planned']} | {cell['epochs'] or '—'} | "
+            f"| {row.name} | {seeds} | {cell['epochs'] or '—'} | "
             f"{'; '.join(union('budget_label')) or '—'} | {'; '.join(union('hardware')) or '—'} | {commits or '—'} | "
             f"{', '.join(union('dates')) or '—'} |"
         )
