@@ -150,7 +150,9 @@ def test_bigs_table_pretrains_each_row_once_and_fine_tunes_from_it(monkeypatch):
     for row, group, seed, overrides in spec.cells("cpu"):
         assert "init=pretrained:wikitext2" in overrides and group[0].startswith("data=")
         assert spec.pretrain_overrides(row, "cpu")[:-3] == pretraining[:-3]
-    assert len(spec.cells("cpu")) == 4 * 5  # four architectures x five GLUE tasks (MRPC, STS-B: two columns, one run)
+    assert spec.seeds_for("cpu") == [0, 1, 2]
+    # four architectures x five GLUE tasks (MRPC, STS-B: two columns, one run) x three seeds
+    assert len(spec.cells("cpu")) == 4 * 5 * 3
     identities = {tables.pretraining_identity(spec, row, "cpu") for row in spec.rows}
     assert len(identities) == 4
     columns = tables.display_columns(spec)
