@@ -65,21 +65,19 @@ class MixerPredictor:
         self.feature_size = bottleneck.feature_size
         self.dim = bottleneck.out_dim
         self._weight = bottleneck.weight.detach().float()
-        self.blocks: list[MixerBlock] = list(self.model.backbone.blocks)
-        model_len = self.blocks[0].token_mixing[0].in_features
-        if model_len != seq_len:
-            raise ConfigError(f"MixerPredictor: the model mixes over S = {model_len} positions, got seq_len {seq_len}")
+        # Each block's parameters, laid out for the [S, B] orientation the loop in `hidden` uses.
+        self._layers = [self._layer_parameters(block) for block in self.model.backbone.blocks]
+        self._first_weight = self._layers[0][1]  # W1 of the first block, [D_S, S]
+        if self._first_weight.shape[1] != seq_len:
+            raise ConfigError(f"MixerPredictor: the model mixes over S = {self._first_weight.shape[1]} positions, "
+                              f"got seq_len {seq_len}")
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self.bias = self.model.bottleneck.bias.detach()
+        self.bias = bottleneck.bias.detach()
         # Suffix sums of the first token-mixing weight: tail[:, r] = sum of its columns r … S-1.
-        first_weight = self.blocks[0].token_mixing[0].weight.detach()
-        self._first_weight = first_weight
-        self._tail = first_weight.float().flip(1).cumsum(1).flip(1)
+        self._tail = self._first_weight.float().flip(1).cumsum(1).flip(1)
         self._first_weights: dict[int, torch.Tensor] = {}
         self.hits = 0
         self.misses = 0
-        # Each block's parameters, laid out for the [S, B] orientation the loop in `hidden` uses.
-        self._layers = [self._layer_parameters(block) for block in self.blocks]
 
     @staticmethod
     def _layer_parameters(block: MixerBlock) -> tuple:

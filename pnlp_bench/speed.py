@@ -751,6 +751,8 @@ def latency_figures(preset: str, examples: list[Example], data: Featurized, mode
         ),
         ("reference", "fp32", "model"): lambda i: reference(*reference_prepared[i % len(reference_prepared)]),
     }
+    from torch.utils.flop_counter import FlopCounterMode
+
     # The single-utterance path (pnlp_bench.inference): cached word vectors, padding rows folded into
     # suffix sums, the last block on the n word rows only; same maths as the model, so same predictions.
     # Warm: every timed utterance's words are cached after the warm-up, as in a running service; cold: the
@@ -759,9 +761,15 @@ def latency_figures(preset: str, examples: list[Example], data: Featurized, mode
     variants[("predictor", "fp32", "end_to_end")] = lambda i: predictor.predict(utterances[i % len(utterances)])
     variants[("predictor", "fp32", "end_to_end_cold_cache")] = lambda i: (
         cold.clear_cache(), cold.predict(utterances[i % len(utterances)]))
+    # Agreement with the model, and the predictor's FLOPs per utterance (they depend on its length), in one pass.
+    agreement, predictor_flops = 0, []
     with torch.inference_mode():
-        agreement = sum(predictions_agree(model.head.predict(model(*inputs)), predictor.predict(words))
-                        for words, inputs in zip(utterances, fast_prepared))
+        for words, inputs in zip(utterances, fast_prepared):
+            predictor_counter = FlopCounterMode(display=False)
+            with predictor_counter:
+                predicted = predictor.predict(words)
+            predictor_flops.append(predictor_counter.get_total_flops())
+            agreement += predictions_agree(model.head.predict(model(*inputs)), predicted)
     build_int8, int8_note = int8_builder()
     if build_int8 is not None:
         try:
@@ -772,17 +780,9 @@ def latency_figures(preset: str, examples: list[Example], data: Featurized, mode
             variants[("fast", "int8", "model")] = lambda i: quantized(*fast_prepared[i % len(fast_prepared)])
         except Exception as error:  # an optional module still in progress must not sink the benchmark
             int8_note = f"int8: not available (pnlp_bench.quantize failed: {type(error).__name__}: {error})"
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
         model(*fast_prepared[0])
-    predictor_flops = []
-    for words in utterances:
-        predictor_counter = FlopCounterMode(display=False)
-        with predictor_counter:
-            predictor.predict(words)
-        predictor_flops.append(predictor_counter.get_total_flops())
     dim = int(models.config(preset).size.bottleneck)
     with torch_threads(1):
         # What one core does on this model's matmuls for one utterance, and at its best.
@@ -1016,18 +1016,15 @@ def targets(result: dict, config: SpeedConfig, device: torch.device) -> list[dic
     if base is None:
         row["status"] = "not measured (base not in latency_presets)"
     else:
-        for precision in ("fp32", "int8"):
-            candidates = [r for r in base["rows"] if r["path"] == "fast" and r["scope"] == "end_to_end" and r["precision"] == precision]
+        # the fastest thread count of each end-to-end variant: the padded model (fp32, int8) and the predictor
+        variants = {precision: ("fast", "end_to_end", precision) for precision in ("fp32", "int8")}
+        variants |= {f"predictor_{scope}": ("predictor", scope, "fp32") for scope in ("end_to_end", "end_to_end_cold_cache")}
+        for key, (path, scope, precision) in variants.items():
+            candidates = [r for r in base["rows"] if (r["path"], r["scope"], r["precision"]) == (path, scope, precision)]
             if candidates:
                 best = min(candidates, key=lambda r: r["p50_ms"])
-                row[f"{precision}_p50_ms"] = best["p50_ms"]
-                row[f"{precision}_threads"] = best["threads"]
-        for scope in ("end_to_end", "end_to_end_cold_cache"):
-            candidates = [r for r in base["rows"] if r["path"] == "predictor" and r["scope"] == scope]
-            if candidates:
-                best = min(candidates, key=lambda r: r["p50_ms"])
-                row[f"predictor_{scope}_p50_ms"] = best["p50_ms"]
-                row[f"predictor_{scope}_threads"] = best["threads"]
+                row[f"{key}_p50_ms"] = best["p50_ms"]
+                row[f"{key}_threads"] = best["threads"]
         measured = {key: value for key, value in row.items() if key.endswith("_p50_ms")}
         row["measured_by"] = min(measured, key=measured.get) if measured else None
         row["measured"] = min(measured.values(), default=math.inf)

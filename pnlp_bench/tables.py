@@ -376,17 +376,17 @@ def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -
         cell = by_key[(row.name, spec.precisions[0], spec.columns[0].name)]
         # Columns may come from different runs (one per GLUE task, say): commits, dates, hardware and budgets
         # of all of the row's cells, so no run's provenance is hidden behind the first column's.
-        cells = [by_key[key] for key in ((row.name, precision, column.name) for precision in spec.precisions
-                                          for column in display_columns(spec)) if key in by_key]
+        row_cells = {(precision, column.name): by_key[(row.name, precision, column.name)] for precision in spec.precisions
+                     for column in display_columns(spec) if (row.name, precision, column.name) in by_key}
 
         def union(field: str) -> list[str]:
-            return sorted({value for each in cells for value in each[field]})
+            return sorted({value for each in row_cells.values() for value in each[field]})
 
-        commits = ", ".join(union("commits")) + (" (dirty tree)" if any(each["dirty"] for each in cells) else "")
+        commits = ", ".join(union("commits")) + (" (dirty tree)" if any(each["dirty"] for each in row_cells.values()) else "")
         # columns whose seeds differ from the first column's are named (e.g. more seeds run for one task)
-        others = {column.name: by_key[(row.name, spec.precisions[0], column.name)]["seeds"] for column in spec.columns[1:]
-                  if (row.name, spec.precisions[0], column.name) in by_key}
-        differing = "; ".join(f"{name}: {seeds}" for name, seeds in others.items() if seeds != cell["seeds"])
+        differing = "; ".join(f"{column.name}: {row_cells[(spec.precisions[0], column.name)]['seeds']}"
+                              for column in spec.columns[1:] if (spec.precisions[0], column.name) in row_cells
+                              and row_cells[(spec.precisions[0], column.name)]["seeds"] != cell["seeds"])
         seeds = f"{cell['seeds'] or '—'} of {cell['seeds_planned']}" + (f" ({differing})" if differing else "")
         lines.append(
             f"| {row.name} | {seeds} | {cell['epochs'] or '—'} | "
