@@ -62,9 +62,10 @@ def predictor_for(model: PNLPModel, projection: Projection, seq_len: int) -> Cal
         return MixerPredictor(model, projection, seq_len).predict
 
     def padded(words: list[str]) -> dict[str, torch.Tensor]:
+        features, mask, values = padded_inputs(projection, words, seq_len)
         with torch.inference_mode():
-            outputs = model(*padded_inputs(projection, words, seq_len))
-        return model.head.predict(outputs)
+            outputs = model(features, mask, values)
+        return model.head.predict(outputs, mask)
 
     return padded
 

@@ -88,6 +88,7 @@ def build_model(cfg: DictConfig, data_config: DataConfig, data: Featurized) -> P
         dim=cfg.bottleneck.dim,
         num_tags=len(data.labels.tags),
         num_labels=len(data.labels.labels),
+        tag_names=list(data.labels.tags),
     )
     return PNLPModel(bottleneck, backbone, head)
 

@@ -3,6 +3,9 @@
 - `intent_slots` (MTOP, ATIS): a per-word Linear(B -> #BIO tags) for slot tagging, and an intent
   classifier over a masked attention-pooled sentence vector. The paper does not say how it predicts the
   intent; a pooled head beside the tagger is the natural reading, and exact match needs both.
+  Decoding (`data.head_options.decode`, the paper says nothing of it): `argmax` takes each word's best tag
+  on its own; `viterbi` takes the best BIO-consistent sequence under the per-word log-probabilities, so an
+  I-X tag follows only a B-X or I-X (a deterministic search over the allowed transitions, no trained CRF).
 - `classification` (IMDB, Hyperpartisan): attention pooling, as the paper. "channel" is the public
   code's per-channel softmax over positions of Linear(B->P)(X) weighting Linear(B->P)(X), then
   Linear(P->C), here with the padding masked out (the public code forgets the mask); "scalar" is
@@ -18,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pnlp_bench.models.registry import HEADS
+from pnlp_bench.registry import ConfigError
 
 IGNORE = -100
 
@@ -47,17 +51,75 @@ class ChannelAttentionPool(nn.Module):
         return (weights * self.value(x)).sum(dim=1)
 
 
+DECODERS = ("argmax", "viterbi")
+# Transitions that BIO forbids get this score rather than -inf, so a row of forbidden moves never yields NaN.
+FORBIDDEN = -1e9
+# Rows per Viterbi pass: each step holds a [rows, tags, tags] score tensor (512 x 151 x 151 floats = 47 MB).
+VITERBI_ROWS = 512
+
+
 @dataclass
 class IntentSlotConfig:
-    pass
+    decode: str = "argmax"
+
+    def validate(self, where: str) -> None:
+        if self.decode not in DECODERS:
+            raise ConfigError(f"{where}.decode must be one of {', '.join(DECODERS)}, got {self.decode!r}")
+
+
+def bio_transitions(tag_names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(start [T], transitions [T, T]) scores: 0 where BIO allows the tag (after the previous one), FORBIDDEN
+    where it does not. I-X may start nothing and may follow only B-X or I-X; every other tag goes anywhere."""
+    count = len(tag_names)
+    start = torch.zeros(count)
+    transitions = torch.zeros(count, count)
+    for current, name in enumerate(tag_names):
+        if not name.startswith("I-"):
+            continue
+        kind = name[2:]
+        start[current] = FORBIDDEN
+        allowed = torch.tensor([previous in (f"B-{kind}", f"I-{kind}") for previous in tag_names])
+        transitions[:, current] = torch.where(allowed, 0.0, FORBIDDEN)
+    return start, transitions
+
+
+def viterbi_decode(
+    scores: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor
+) -> torch.Tensor:
+    """The highest-scoring tag sequence [B, S] under per-position `scores` [B, S, T] (log-probabilities) and
+    the transition scores; positions where `mask` is False (padding, always after the words) get tag 0 and
+    do not influence the words' tags."""
+    batch, length, count = scores.shape
+    best = scores[:, 0] + start
+    pointers = []
+    for position in range(1, length):
+        candidates = best[:, :, None] + transitions[None]  # [B, previous, current]
+        value, pointer = candidates.max(dim=1)
+        live = mask[:, position, None]
+        best = torch.where(live, value + scores[:, position], best)
+        # At padding the path stays on the tag it ended on, so backtracking through it is the identity.
+        pointers.append(torch.where(live, pointer, torch.arange(count, device=scores.device)[None]))
+    tags = torch.empty(batch, length, dtype=torch.long, device=scores.device)
+    tags[:, -1] = best.argmax(-1)
+    for position in range(length - 1, 0, -1):
+        tags[:, position - 1] = pointers[position - 1].gather(1, tags[:, position, None]).squeeze(1)
+    return tags.masked_fill(~mask, 0)
 
 
 class IntentSlotHead(nn.Module):
-    def __init__(self, dim: int, num_tags: int, num_intents: int) -> None:
+    def __init__(self, dim: int, num_tags: int, num_intents: int, decode: str = "argmax", tag_names: list[str] | None = None) -> None:
         super().__init__()
         self.tagger = nn.Linear(dim, num_tags)
         self.pool = ScalarAttentionPool(dim)
         self.intent = nn.Linear(dim, num_intents)
+        self.decode = decode
+        if decode == "viterbi":
+            if tag_names is None or len(tag_names) != num_tags:
+                raise ConfigError("data.head_options.decode=viterbi needs the tag names of the label space")
+            start, transitions = bio_transitions(tag_names)
+            # Not persistent: they follow from the label space, and checkpoints stay loadable by either decoder.
+            self.register_buffer("start_scores", start, persistent=False)
+            self.register_buffer("transition_scores", transitions, persistent=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"tag_logits": self.tagger(x), "intent_logits": self.intent(self.pool(x, mask))}
@@ -68,8 +130,22 @@ class IntentSlotHead(nn.Module):
         intent_loss = F.cross_entropy(outputs["intent_logits"].float(), batch["label"], ignore_index=IGNORE)
         return tag_loss + intent_loss
 
-    def predict(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"tags": outputs["tag_logits"].argmax(-1), "label": outputs["intent_logits"].argmax(-1)}
+    def predict(self, outputs: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Labels and tags; `mask` [B, S] marks the word positions (None: every position is a word)."""
+        tag_logits = outputs["tag_logits"]
+        label = outputs["intent_logits"].argmax(-1)
+        if self.decode == "argmax":
+            return {"tags": tag_logits.argmax(-1), "label": label}
+        scores = F.log_softmax(tag_logits.float(), dim=-1)
+        if mask is None:
+            mask = torch.ones(scores.shape[:2], dtype=torch.bool, device=scores.device)
+        tags = torch.cat(
+            [
+                viterbi_decode(scores[rows], mask[rows], self.start_scores, self.transition_scores)
+                for rows in torch.arange(scores.shape[0], device=scores.device).split(VITERBI_ROWS)
+            ]
+        ) if scores.shape[0] else scores.argmax(-1)
+        return {"tags": tags, "label": label}
 
     def paper_comparable_parameters(self) -> int:
         """The paper's counts cover the token head only (see docs); the intent head is reported apart."""
@@ -101,7 +177,7 @@ class ClassificationHead(nn.Module):
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(outputs["logits"].float(), batch["label"], ignore_index=IGNORE)
 
-    def predict(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def predict(self, outputs: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return {"label": outputs["logits"].argmax(-1)}
 
     def paper_comparable_parameters(self) -> int:
@@ -109,10 +185,14 @@ class ClassificationHead(nn.Module):
 
 
 @HEADS.register("intent_slots", IntentSlotConfig)
-def build_intent_slots(config: IntentSlotConfig, dim: int, num_tags: int, num_labels: int) -> IntentSlotHead:
-    return IntentSlotHead(dim, num_tags, num_labels)
+def build_intent_slots(
+    config: IntentSlotConfig, dim: int, num_tags: int, num_labels: int, tag_names: list[str] | None = None
+) -> IntentSlotHead:
+    return IntentSlotHead(dim, num_tags, num_labels, config.decode, tag_names)
 
 
 @HEADS.register("classification", ClassificationConfig)
-def build_classification(config: ClassificationConfig, dim: int, num_tags: int, num_labels: int) -> ClassificationHead:
+def build_classification(
+    config: ClassificationConfig, dim: int, num_tags: int, num_labels: int, tag_names: list[str] | None = None
+) -> ClassificationHead:
     return ClassificationHead(dim, num_labels, config.pooling, config.pooled_dim)

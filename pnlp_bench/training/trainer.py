@@ -129,7 +129,7 @@ def predict(model: torch.nn.Module, data: Featurized, split: str, config: Traine
         batch = data.batch(split, rows, device)
         with autocast_for(config, device):
             outputs = model(batch["features"], batch["mask"], batch.get("values"))
-        predicted = model.head.predict(outputs)
+        predicted = model.head.predict(outputs, batch["mask"])
         labels.extend(data.labels.labels[i] for i in predicted["label"].tolist())
         if "tags" in predicted:
             lengths = batch["mask"].sum(1).tolist()
