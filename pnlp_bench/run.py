@@ -76,7 +76,12 @@ def seed_everything(seed: int) -> None:
 
 def build_model(cfg: DictConfig, data_config: DataConfig, data: Featurized) -> PNLPModel:
     projection = cfg.projection
-    bottleneck = ProjectionBottleneck(projection.feature_size, projection.window, cfg.bottleneck.dim, cfg.bottleneck.path)
+    word_dropout = float(cfg.bottleneck.get("word_dropout", 0.0))
+    if not 0.0 <= word_dropout < 1.0:
+        raise ConfigError(f"bottleneck.word_dropout must be in [0, 1), got {word_dropout}")
+    bottleneck = ProjectionBottleneck(
+        projection.feature_size, projection.window, cfg.bottleneck.dim, cfg.bottleneck.path, word_dropout
+    )
     backbone_options = options(cfg.backbone)
     backbone = BACKBONES.build(
         backbone_options.pop("name"), backbone_options, "backbone", seq_len=data_config.max_words, dim=cfg.bottleneck.dim

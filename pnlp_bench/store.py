@@ -33,6 +33,7 @@ NEUTRAL_DEFAULTS: dict[str, Any] = {
     "quantize.mode": "simulated",
     "data.eval_limit": None,
     "data.test_limit": None,
+    "bottleneck.word_dropout": 0.0,
 }
 
 

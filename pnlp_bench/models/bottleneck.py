@@ -40,10 +40,15 @@ def window_indices(indices: torch.Tensor, window: int, feature_size: int) -> tor
 
 
 class ProjectionBottleneck(nn.Module):
-    def __init__(self, feature_size: int, window: int, out_dim: int, path: str = "auto") -> None:
+    """`word_dropout` (training only, off by default; the paper states no such thing) blanks each word's
+    features with that probability before the window is built, so the word is missing from its own position
+    and from its neighbours' windows: the projection counterpart of replacing a word by an unknown-word token."""
+
+    def __init__(self, feature_size: int, window: int, out_dim: int, path: str = "auto", word_dropout: float = 0.0) -> None:
         super().__init__()
         if path not in {"auto", "bag", "dense"}:
             raise ValueError(f"bottleneck path must be auto, bag or dense, got {path!r}")
+        self.word_dropout = word_dropout
         self.feature_size = feature_size
         self.window = window
         self.in_dim = (2 * window + 1) * feature_size
@@ -63,7 +68,11 @@ class ProjectionBottleneck(nn.Module):
 
     def forward(self, indices: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
         """indices: [B, S, k] integer buckets in [0, F) with PAD (-1) for padding; values: optional weights."""
-        indices = window_indices(indices.long(), self.window, self.feature_size)
+        indices = indices.long()
+        if self.word_dropout and self.training:
+            dropped = torch.rand(indices.shape[:2], device=indices.device) < self.word_dropout
+            indices = indices.masked_fill(dropped[..., None], PAD)
+        indices = window_indices(indices, self.window, self.feature_size)
         if values is not None and self.window:
             values = window_values(values, self.window)
         batch, length, width = indices.shape

@@ -2,8 +2,10 @@
 
 X in R^{S x B}. Token mixing: X <- X + MLP_tok(LN(X)^T)^T with MLP_tok: S -> D_S -> S, which mixes
 information across positions (padding included, as in the paper: the MLP works over the fixed length S).
-Channel mixing: X <- X + MLP_ch(LN(X)) with MLP_ch: B -> D_C -> B. GELU inside both; no dropout and no
-final LayerNorm, like the public configuration.
+Channel mixing: X <- X + MLP_ch(LN(X)) with MLP_ch: B -> D_C -> B. GELU inside both; no final LayerNorm,
+like the public configuration. No dropout by default (the paper states none); `+backbone.dropout=p` adds
+dropout after each GELU and on each MLP's output before its residual, a regulariser the paper does not state
+(results/fidelity.md says what it does).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from pnlp_bench.models.registry import BACKBONES
 from pnlp_bench.registry import ConfigError
@@ -22,24 +25,37 @@ class MixerConfig:
     num_layers: int = 2
     token_hidden: int = 256
     channel_hidden: int = 256
+    dropout: float = 0.0
 
     def validate(self, where: str) -> None:
         if self.num_layers < 1:
             raise ConfigError(f"{where}.num_layers must be >= 1, got {self.num_layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"{where}.dropout must be in [0, 1), got {self.dropout}")
 
 
 class FeedForward(nn.Sequential):
-    def __init__(self, dim: int, hidden: int) -> None:
+    """Linear -> GELU -> Linear, with optional dropout applied functionally, so the modules (and so the
+    state-dict keys and `MixerPredictor`'s weight extraction) are the same with and without it."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
         super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.dropout and self.training):
+            return super().forward(x)
+        hidden = F.dropout(self[1](self[0](x)), self.dropout, training=True)
+        return F.dropout(self[2](hidden), self.dropout, training=True)
 
 
 class MixerBlock(nn.Module):
-    def __init__(self, seq_len: int, dim: int, token_hidden: int, channel_hidden: int) -> None:
+    def __init__(self, seq_len: int, dim: int, token_hidden: int, channel_hidden: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.token_norm = nn.LayerNorm(dim)
-        self.token_mixing = FeedForward(seq_len, token_hidden)
+        self.token_mixing = FeedForward(seq_len, token_hidden, dropout)
         self.channel_norm = nn.LayerNorm(dim)
-        self.channel_mixing = FeedForward(dim, channel_hidden)
+        self.channel_mixing = FeedForward(dim, channel_hidden, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.token_mixing(self.token_norm(x).transpose(1, 2)).transpose(1, 2)
@@ -50,7 +66,10 @@ class Mixer(nn.Module):
     def __init__(self, config: MixerConfig, seq_len: int, dim: int) -> None:
         super().__init__()
         self.blocks = nn.Sequential(
-            *(MixerBlock(seq_len, dim, config.token_hidden, config.channel_hidden) for _ in range(config.num_layers))
+            *(
+                MixerBlock(seq_len, dim, config.token_hidden, config.channel_hidden, config.dropout)
+                for _ in range(config.num_layers)
+            )
         )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
