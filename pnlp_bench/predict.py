@@ -54,6 +54,10 @@ def load_trained(run_dir: Path) -> tuple[PNLPModel, Projection, DataConfig, Labe
     model.load_state_dict(checkpoint["model"])
     projection_options = options(cfg.projection)
     projection = PROJECTIONS.build(projection_options.pop("name"), projection_options, "projection")
+    if hasattr(projection, "load_state"):
+        if "projection_state" not in checkpoint:
+            raise ConfigError(f"{checkpoint_path}: projection {cfg.projection.name!r} needs its fitted state, which this checkpoint lacks")
+        projection.load_state(checkpoint["projection_state"])
     return model.eval(), projection, data_config, labels
 
 

@@ -98,6 +98,12 @@ def build_model(cfg: DictConfig, data_config: DataConfig, data: Featurized) -> P
     return PNLPModel(bottleneck, backbone, head)
 
 
+def projection_state(projection: Any) -> dict[str, Any]:
+    """What a fitted projection (projection=embedding: its vocabulary) needs in the checkpoint to map new words."""
+    state = getattr(projection, "state", None)
+    return {"projection_state": state()} if state is not None else {}
+
+
 def scorer(head: str):
     if head == "intent_slots":
         return lambda examples, predicted: metric_functions.by_language(
@@ -179,7 +185,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             trainer_config,
             run_dir,
             int(cfg.seed),
-            checkpoint_extra={"label_space": labels, "config": options(cfg)},
+            checkpoint_extra={"label_space": labels, "config": options(cfg), **projection_state(projection)},
             quiet=bool(cfg.quiet),
             identity=identity,
             resume=bool(cfg.resume),

@@ -73,7 +73,7 @@ def test_unknown_key_is_named():
 def test_bad_values_are_rejected_before_work():
     with pytest.raises(ConfigError, match="window must be >= 0"):
         PROJECTIONS.parse("minhash", {"window": -1}, "projection")
-    with pytest.raises(ConfigError, match="unknown projection 'nope'; valid: bert, binary, minhash, simhash, tsp"):
+    with pytest.raises(ConfigError, match="unknown projection 'nope'; valid: bert, binary, embedding, minhash, simhash, tsp"):
         PROJECTIONS.parse("nope", {}, "projection")
 
 

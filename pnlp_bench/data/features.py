@@ -99,6 +99,13 @@ def scatter_rows(flat: np.ndarray, lengths: np.ndarray, width: int, fill: int, d
     return out
 
 
+def fit_projection(splits: dict[str, list[Example]], projection: Projection, max_words: int) -> None:
+    """A projection learnt from the training words (projection=embedding) fits on them; others have no `fit`."""
+    fit = getattr(projection, "fit", None)
+    if fit is not None:
+        fit(list(chain.from_iterable(kept_words(example, max_words) for example in splits["train"])))
+
+
 def featurize(
     splits: dict[str, list[Example]], projection: Projection, max_words: int, labels: LabelSpace | None = None
 ) -> Featurized:
@@ -113,6 +120,7 @@ def featurize(
     flat_words = {split: list(chain.from_iterable(rows)) for split, rows in kept.items()}
     vocabulary: dict[str, int] = dict.fromkeys(chain.from_iterable(flat_words.values()))  # type: ignore[arg-type]
     vocabulary.update(zip(vocabulary, range(1, len(vocabulary) + 1)))
+    fit_projection(splits, projection, max_words)
     features = projection.word_features(list(vocabulary))
     padding = torch.full((1, features.indices.shape[1]), PAD, dtype=features.indices.dtype)
     values = None
@@ -165,6 +173,7 @@ def featurize_cached(
     digest = hashlib.sha256(f"v{FEATURES_VERSION}|{data_key}|{projection.cache_key()}|S{max_words}".encode()).hexdigest()[:20]
     path = cache_dir() / "features" / f"{digest}.pt"
     if path.exists():
+        fit_projection(splits, projection, max_words)  # the cached table was built with this same fit
         return load_featurized(path, max_words), True
     data = featurize(splits, projection, max_words)
     save_featurized(data, path)
