@@ -25,6 +25,11 @@ def test_exact_match_needs_intent_and_every_tag():
     assert scores["intent_accuracy"] == pytest.approx(75.0)
     # spans: gold {S, T}; predicted {S, T, T}; correct 2 -> P 2/3, R 1 -> F1 0.8
     assert scores["slot_f1"] == pytest.approx(80.0)
+    # tags alone: rows 1 and 2 right, row 3 not; gold non-O words: S, S, T -> all three tagged right
+    assert scores["tags_exact"] == pytest.approx(200 / 3)
+    assert scores["slot_token_accuracy"] == pytest.approx(100.0)
+    missed = intent_slot_scores(gold[:1], ["IN:X"], [["B-S", "O"]])
+    assert missed["slot_token_accuracy"] == pytest.approx(50.0) and missed["tags_exact"] == 0.0
 
 
 def test_classification_scores():
