@@ -5,7 +5,9 @@ sentence's last word, not at the padding, and no real position sees padding. The
 are concatenated (2H) and, when 2H differs from the bottleneck width B, projected back to B by a Linear
 so the task head is the same as the mixer's. Padding positions come out as the projection's bias (the
 head ignores them). Hidden size and depth are chosen to land near the paper's parameter count: see
-conf/backbone/lstm.yaml.
+conf/backbone/lstm.yaml. `dropout` (0 by default, as the paper states none) drops the LSTM's input and its
+output states, and between layers when there are several; torch's own LSTM dropout acts only between layers,
+so with one layer it would do nothing.
 """
 
 from __future__ import annotations
@@ -48,14 +50,15 @@ class BiLSTM(nn.Module):
         )
         both = 2 * config.hidden_size
         self.output = nn.Linear(both, dim) if both != dim else nn.Identity()
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # An empty sentence is run as one (padding) position: packing needs a length of at least 1.
         lengths = mask.sum(dim=1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(self.dropout(x), lengths, batch_first=True, enforce_sorted=False)
         states, _ = self.lstm(packed)
         states, _ = pad_packed_sequence(states, batch_first=True, total_length=x.shape[1])
-        return self.output(states)
+        return self.output(self.dropout(states))
 
 
 @BACKBONES.register("lstm", LSTMConfig)
