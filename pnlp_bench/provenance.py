@@ -27,15 +27,32 @@ def git_state(folder: Path) -> dict[str, object]:
         return {"commit": "unknown", "dirty": None}
 
 
+def cpu_model() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    return f"CPU: {cpu_model()} ({torch.get_num_threads()} threads)"
 
 
-def provenance(device: torch.device) -> dict[str, object]:
+def code_state() -> dict[str, object]:
+    """The commit and dirty flag of the package's checkout: read when a run starts, since that is the code it
+    imported (a commit made while it trains must not be credited with its numbers)."""
+    return git_state(Path(pnlp_bench.__file__).resolve().parent)
+
+
+def provenance(device: torch.device, code: dict[str, object] | None = None) -> dict[str, object]:
     return {
-        **git_state(Path(pnlp_bench.__file__).resolve().parent),
+        **(code if code is not None else code_state()),
         "package_version": pnlp_bench.__version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),

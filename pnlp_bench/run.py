@@ -36,7 +36,7 @@ from pnlp_bench.models.bottleneck import ProjectionBottleneck
 from pnlp_bench.models.pnlp import PNLPModel
 from pnlp_bench.paths import asset
 from pnlp_bench.projection import PROJECTIONS
-from pnlp_bench.provenance import provenance
+from pnlp_bench.provenance import code_state, provenance
 from pnlp_bench.quantize import QuantizeConfig, evaluate_int8
 from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.training.trainer import TrainerConfig, train
@@ -142,6 +142,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.get("init"):
         raise ConfigError("init= starts from a pretrained BiGS encoder; it needs backbone=bigs or a model=bigs_* preset")
     started = time.perf_counter()
+    code = code_state()
     console = Console(quiet=bool(cfg.quiet))
     identity = {"config_hash": store.config_hash(identity_options(cfg)), "code_version": store.code_version()}
     previous = finished_record(run_dir, identity)
@@ -228,7 +229,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 "train_seconds": result["train_seconds"],
             },
             "wall_seconds": time.perf_counter() - started,
-            "provenance": provenance(torch.device(result["device"])),
+            "provenance": provenance(torch.device(result["device"]), code),
             "run_dir": str(run_dir),
         }
         logger.finish(record)
