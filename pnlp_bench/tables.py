@@ -136,10 +136,11 @@ def is_table_file(path: Path) -> bool:
 
 
 def spec_files() -> list[Path]:
-    """Every table file: the pNLP-Mixer tables in order, then the BiGS ones."""
+    """Every table file: the pNLP-Mixer tables in order, the fidelity study, then the BiGS ones."""
     folder = experiments_dir()
     numbered = sorted(folder.glob("table*.yaml"), key=lambda p: (len(p.stem), p.stem))
-    return [path for path in numbered + sorted(folder.glob("bigs_*.yaml")) if is_table_file(path)]
+    studies = sorted(folder.glob("fidelity*.yaml"))
+    return [path for path in numbered + studies + sorted(folder.glob("bigs_*.yaml")) if is_table_file(path)]
 
 
 def table_name(path: Path) -> str:
