@@ -79,8 +79,10 @@ def build_model(cfg: DictConfig, data_config: DataConfig, data: Featurized) -> P
     word_dropout = float(cfg.bottleneck.get("word_dropout", 0.0))
     if not 0.0 <= word_dropout < 1.0:
         raise ConfigError(f"bottleneck.word_dropout must be in [0, 1), got {word_dropout}")
+    # A learnt vocabulary (projection=embedding: one active row per word) starts as an embedding table does.
+    init = "normal" if projection.name == "embedding" else "uniform"
     bottleneck = ProjectionBottleneck(
-        projection.feature_size, projection.window, cfg.bottleneck.dim, cfg.bottleneck.path, word_dropout
+        projection.feature_size, projection.window, cfg.bottleneck.dim, cfg.bottleneck.path, word_dropout, init
     )
     backbone_options = options(cfg.backbone)
     backbone = BACKBONES.build(

@@ -44,7 +44,9 @@ class ProjectionBottleneck(nn.Module):
     features with that probability before the window is built, so the word is missing from its own position
     and from its neighbours' windows: the projection counterpart of replacing a word by an unknown-word token."""
 
-    def __init__(self, feature_size: int, window: int, out_dim: int, path: str = "auto", word_dropout: float = 0.0) -> None:
+    def __init__(
+        self, feature_size: int, window: int, out_dim: int, path: str = "auto", word_dropout: float = 0.0, init: str = "uniform"
+    ) -> None:
         super().__init__()
         if path not in {"auto", "bag", "dense"}:
             raise ValueError(f"bottleneck path must be auto, bag or dense, got {path!r}")
@@ -58,8 +60,11 @@ class ProjectionBottleneck(nn.Module):
         self.weight = nn.Parameter(torch.empty(self.in_dim, out_dim))
         self.bias = nn.Parameter(torch.empty(out_dim))
         bound = 1.0 / math.sqrt(self.in_dim)
-        nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
+        if init == "normal":  # an embedding table (one active row per word): N(0, 1) like nn.Embedding
+            nn.init.normal_(self.weight)
+        else:  # nn.Linear's default, the paper's bottleneck over the counting vectors
+            nn.init.uniform_(self.weight, -bound, bound)
 
     def resolved_path(self, device: torch.device) -> str:
         if self.path != "auto":

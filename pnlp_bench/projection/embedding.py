@@ -7,6 +7,11 @@ bucket per word is then a word-embedding table of F rows (with w > 0, the neighb
 through their own slices of it), so projection=embedding with the same backbone and head isolates what the
 MinHash projection contributes.
 
+The bottleneck starts as an embedding table, N(0, 1) per entry (`run.build_model`): the bottleneck's default uniform
+init with bound 1/sqrt((2w+1)·F) suits ~64 active buckets per word, but with one active row of F = 16,384 it
+hands the backbone inputs about 20x smaller than MinHash's; an LSTM backbone then sat at the majority intent
+for 8 epochs on ATIS.
+
 The vocabulary is fitted on the training split when the data is featurized (`fit`), is part of the feature
 cache's key through the data's key, and travels in the checkpoint (`state` / `load_state`), so `bench predict`
 maps new words exactly as training did.
