@@ -82,7 +82,13 @@ def build_model(cfg: DictConfig, data_config: DataConfig, data: Featurized) -> P
     # A learnt vocabulary (projection=embedding: one active row per word) starts as an embedding table does.
     init = "normal" if projection.name == "embedding" else "uniform"
     bottleneck = ProjectionBottleneck(
-        projection.feature_size, projection.window, cfg.bottleneck.dim, cfg.bottleneck.path, word_dropout, init
+        projection.feature_size,
+        projection.window,
+        cfg.bottleneck.dim,
+        cfg.bottleneck.path,
+        word_dropout,
+        init,
+        float(projection.get("init_std", 1.0)),
     )
     backbone_options = options(cfg.backbone)
     backbone = BACKBONES.build(

@@ -34,6 +34,7 @@ NEUTRAL_DEFAULTS: dict[str, Any] = {
     "data.eval_limit": None,
     "data.test_limit": None,
     "bottleneck.word_dropout": 0.0,
+    "projection.init_std": 1.0,
 }
 
 

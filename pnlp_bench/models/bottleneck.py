@@ -45,7 +45,14 @@ class ProjectionBottleneck(nn.Module):
     and from its neighbours' windows: the projection counterpart of replacing a word by an unknown-word token."""
 
     def __init__(
-        self, feature_size: int, window: int, out_dim: int, path: str = "auto", word_dropout: float = 0.0, init: str = "uniform"
+        self,
+        feature_size: int,
+        window: int,
+        out_dim: int,
+        path: str = "auto",
+        word_dropout: float = 0.0,
+        init: str = "uniform",
+        init_std: float = 1.0,
     ) -> None:
         super().__init__()
         if path not in {"auto", "bag", "dense"}:
@@ -61,8 +68,8 @@ class ProjectionBottleneck(nn.Module):
         self.bias = nn.Parameter(torch.empty(out_dim))
         bound = 1.0 / math.sqrt(self.in_dim)
         nn.init.uniform_(self.bias, -bound, bound)
-        if init == "normal":  # an embedding table (one active row per word): N(0, 1) like nn.Embedding
-            nn.init.normal_(self.weight)
+        if init == "normal":  # an embedding table (one active row per word)
+            nn.init.normal_(self.weight, std=init_std)
         else:  # nn.Linear's default, the paper's bottleneck over the counting vectors
             nn.init.uniform_(self.weight, -bound, bound)
 
