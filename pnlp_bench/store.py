@@ -35,6 +35,7 @@ NEUTRAL_DEFAULTS: dict[str, Any] = {
     "data.test_limit": None,
     "bottleneck.word_dropout": 0.0,
     "projection.init_std": 1.0,
+    "data.head_options.decode": "argmax",
 }
 
 
@@ -56,11 +57,10 @@ def config_hash(resolved: dict[str, Any]) -> str:
             continue
         if dotted in VOLATILE_KEYS or node[leaf] == NEUTRAL_DEFAULTS[dotted]:
             del node[leaf]
-            if parents and not node:  # a group left empty hashes as if it had never existed
-                parent = trimmed
-                for key in parents[:-1]:
-                    parent = parent[key]
-                del parent[parents[-1]]
+            # A top-level group left empty (quantize) hashes as if it had never existed; a nested mapping that
+            # existed empty before its key was added (data.head_options) stays, as it was hashed then.
+            if len(parents) == 1 and not node:
+                del trimmed[parents[0]]
     return hashlib.sha256(json.dumps(trimmed, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -56,8 +56,9 @@ def check_predict(run_dir: Path, cwd: Path) -> None:
     predict = predictor_for(model, projection, data_config.max_words)
     examples = load_data(DataConfig(name="mtop", root=str(asset("mtop_sample")), languages=["en"])).splits["eval"]
     for example in examples:
+        features, mask, values = padded_inputs(projection, example.words, data_config.max_words)
         with torch.inference_mode():
-            padded = model.head.predict(model(*padded_inputs(projection, example.words, data_config.max_words)))
+            padded = model.head.predict(model(features, mask, values), mask)
         fast = predict(example.words[: data_config.max_words])
         assert torch.equal(fast["label"], padded["label"]) and torch.equal(fast["tags"], padded["tags"][:, : fast["tags"].shape[1]])
     missing = bench("predict", str(cwd), "hello", cwd=cwd)
