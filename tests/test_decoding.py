@@ -155,3 +155,14 @@ def test_gold_tags_round_trip_to_mtop_frames_on_every_row(shared_data):
     for key, lossy in mismatched.items():
         assert lossy == stats[key]["examples"] - stats[key]["bio_lossless"], key
     assert mismatched["en/eval"] == mismatched["en/test"] == 0
+
+
+def test_argmax_decoding_hashes_as_the_cells_run_before_the_option():
+    from pnlp_bench import store
+
+    before = {"data": {"name": "mtop", "head_options": {}}, "seed": 0}
+    explicit = {"data": {"name": "mtop", "head_options": {"decode": "argmax"}}, "seed": 0}
+    viterbi = {"data": {"name": "mtop", "head_options": {"decode": "viterbi"}}, "seed": 0}
+    assert store.config_hash(before) == store.config_hash(explicit) != store.config_hash(viterbi)
+    # a top-level group left empty by its neutral keys still hashes as if it had never existed
+    assert store.config_hash({**before, "quantize": {"int8": False, "mode": "simulated"}}) == store.config_hash(before)
