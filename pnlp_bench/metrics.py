@@ -37,6 +37,16 @@ def spans(tags: Sequence[str]) -> set[tuple[int, int, str]]:
     return chunks
 
 
+def bio_consistent(tags: Sequence[str]) -> bool:
+    """Whether every I-X tag continues a B-X or I-X (what Viterbi decoding guarantees and argmax may break)."""
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            return False
+        previous = tag
+    return True
+
+
 def f1(correct: int, predicted: int, gold: int) -> float:
     precision = correct / predicted if predicted else 0.0
     recall = correct / gold if gold else 0.0

@@ -10,7 +10,7 @@ import torch
 
 from pnlp_bench.data.base import iter_lines
 from pnlp_bench.data.mtop import LANGUAGES, bio_from_spans, split_path
-from pnlp_bench.metrics import intent_slot_scores, spans
+from pnlp_bench.metrics import bio_consistent, intent_slot_scores, spans
 from pnlp_bench.models.heads import FORBIDDEN, IntentSlotHead, bio_transitions, viterbi_decode
 from pnlp_bench.registry import ConfigError
 from tests.helpers import compose_config
@@ -18,13 +18,7 @@ from tests.helpers import compose_config
 TAGS = ["B-A", "B-B", "I-A", "I-B", "O"]
 
 
-def consistent(names: list[str]) -> bool:
-    previous = "O"
-    for name in names:
-        if name.startswith("I-") and previous[2:] != name[2:]:
-            return False
-        previous = name
-    return True
+consistent = bio_consistent
 
 
 def test_transitions_allow_an_inside_tag_only_after_its_own_type():

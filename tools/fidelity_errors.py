@@ -23,19 +23,10 @@ from omegaconf import OmegaConf
 
 from pnlp_bench.data.base import DataConfig, load_data
 from pnlp_bench.data.features import LabelSpace, featurize
-from pnlp_bench.metrics import spans
+from pnlp_bench.metrics import bio_consistent, spans
 from pnlp_bench.predict import load_trained
 from pnlp_bench.run import options
 from pnlp_bench.training.trainer import TrainerConfig, predict
-
-
-def consistent(tags: list[str]) -> bool:
-    previous = "O"
-    for tag in tags:
-        if tag.startswith("I-") and previous[2:] != tag[2:]:
-            return False
-        previous = tag
-    return True
 
 
 def span_errors(gold: list[str], guess: list[str]) -> Counter:
@@ -75,7 +66,7 @@ def analyse(run_dir: Path, split: str, lang: str) -> str:
         outcome = "right" if intent_ok and tags_ok else "intent only wrong" if tags_ok else "tags only wrong" if intent_ok else "both wrong"
         rows[("all", outcome)] += 1
         if not tags_ok:
-            kinds["BIO-inconsistent prediction (rows)"] += not consistent(list(tags))
+            kinds["BIO-inconsistent prediction (rows)"] += not bio_consistent(list(tags))
             for kind, count in span_errors(list(example.tags), list(tags)).items():
                 kinds[kind] += count
             for start, end, kind in spans(example.tags) - spans(tags):
