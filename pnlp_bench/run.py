@@ -199,6 +199,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             identity=identity,
             resume=bool(cfg.resume),
             on_epoch=logger.log_epoch,
+            monitor_language=data_config.monitor_language,
         )
         # int8: the best checkpoint, quantized post training, evaluated again on eval and test (a copy).
         int8: dict[str, Any] = {}
@@ -224,6 +225,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "resumed_from_epoch": result["resumed_from_epoch"],
             "world_size": result["world_size"],
             "monitor": result["monitor"],
+            "monitor_language": result["monitor_language"],
             "history": result["history"],
             "data_report": {
                 **loaded.report,

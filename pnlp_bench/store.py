@@ -36,6 +36,7 @@ NEUTRAL_DEFAULTS: dict[str, Any] = {
     "bottleneck.word_dropout": 0.0,
     "projection.init_std": 1.0,
     "data.head_options.decode": "argmax",
+    "data.monitor_language": None,
 }
 
 

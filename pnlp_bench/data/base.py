@@ -41,6 +41,9 @@ class DataConfig:
     head: str = "intent_slots"
     head_options: dict[str, Any] = field(default_factory=dict)
     monitor: str = "exact_match"
+    # The eval language whose `monitor` selects the best epoch; null: the average over `languages`
+    # (a model trained on pooled languages can be selected on one of them)
+    monitor_language: str | None = None
     download: bool = False
     # Reduced budgets: at most this many examples per language and split, a fixed random subset
     # (the same for every run and seed), so a CPU table can say exactly what it evaluated on.
@@ -54,6 +57,10 @@ class DataConfig:
             raise ConfigError(f"{where}.max_words must be >= 1, got {self.max_words}")
         if not self.languages:
             raise ConfigError(f"{where}.languages is empty")
+        if self.monitor_language is not None and self.monitor_language not in self.languages:
+            raise ConfigError(
+                f"{where}.monitor_language={self.monitor_language!r} is not one of {where}.languages {list(self.languages)}"
+            )
 
 
 @dataclass

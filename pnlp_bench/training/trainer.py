@@ -170,6 +170,7 @@ def train(
     identity: dict[str, str] | None = None,
     resume: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    monitor_language: str | None = None,
 ) -> dict[str, Any]:
     ranks = from_environment(config.resolved_device().type)
     device = config.resolved_device(ranks.local_rank)
@@ -214,7 +215,7 @@ def train(
             loss_sum = loss_total.item()
             train_seconds = time.perf_counter() - epoch_started
             eval_scores = score(examples["eval"], predict(model, data, "eval", config, device))
-            value = eval_scores["avg"][monitor]
+            value = eval_scores[monitor_language or "avg"][monitor]
             improved = value > best_value
             if improved:
                 best_value, best_epoch = value, epoch
@@ -261,6 +262,7 @@ def train(
         "resumed_from_epoch": first_epoch - 1 if state is not None else None,
         "best_epoch": best_epoch,
         "monitor": monitor,
+        "monitor_language": monitor_language or "avg",
         "history": history,
         "train_seconds": train_wall,
         "device": str(device),
