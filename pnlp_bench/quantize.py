@@ -148,6 +148,8 @@ def int8_copy(model: nn.Module, mode: str = "simulated") -> tuple[nn.Module, dic
                 covered.discard(f"{name}.weight")
         if isinstance(bottleneck, ProjectionBottleneck):
             quantized.bottleneck = Int8Bottleneck(bottleneck)
+        if getattr(getattr(quantized, "backbone", None), "padding_aware", False):
+            quantized.backbone.padding_aware = False  # the trimmed matmuls read Linear weights the swap removed
     else:
         raise ValueError(f"quantize mode must be simulated or dynamic, got {mode!r}")
     if isinstance(bottleneck, ProjectionBottleneck):

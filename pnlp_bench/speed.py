@@ -613,6 +613,18 @@ def training_figures(
         batch = resident.batch("train", rows_of(index, fast_batch, device_order), device)
         train_step(model, optimizer, batch, trainer, device)
 
+    # Plain: the project's own path as it was before the CPU speed work, fp32 and no padding-aware compute,
+    # timed in the same process so the gain of the present path is a ratio, not a remembered number.
+    plain_trainer = dataclasses.replace(trainer, precision="fp32", compile=False)
+    plain_model = copy.deepcopy(model)
+    if hasattr(plain_model.backbone, "padding_aware"):
+        plain_model.backbone.padding_aware = False
+    plain_optimizer = make_optimizer(plain_model, plain_trainer, device)
+
+    def plain_step(index: int) -> None:
+        batch = resident.batch("train", rows_of(index, fast_batch, device_order), device)
+        train_step(plain_model, plain_optimizer, batch, plain_trainer, device)
+
     # Reference: dense per-sample features built in the loop, dense Linear bottleneck, torch's default Adam.
     reference_batch_size = batch_size_for(config, dataset, "reference", device, available)
     reference_model.to(device)
@@ -624,14 +636,16 @@ def training_figures(
         train_step(reference_model, reference_optimizer, batch, trainer, device)
 
     fast_seconds = warm_up(fast_step, config.warmup, device)
+    plain_seconds = warm_up(plain_step, config.warmup, device)
     reference_seconds = warm_up(reference_step, config.warmup, device)
     fast_memory = peak_memory(fast_step, config.warmup, model, optimizer, resident if resident_data else None, device)
     reference_memory = peak_memory(reference_step, config.warmup, reference_model, reference_optimizer, None, device)
     timed = interleaved_rates(
-        {"fast": (fast_step, fast_batch, fast_seconds), "reference": (reference_step, reference_batch_size, reference_seconds)},
+        {"fast": (fast_step, fast_batch, fast_seconds), "plain": (plain_step, fast_batch, plain_seconds),
+         "reference": (reference_step, reference_batch_size, reference_seconds)},
         config, device,
     )
-    del resident, optimizer, model, reference_optimizer, reference_model
+    del resident, optimizer, model, reference_optimizer, reference_model, plain_optimizer, plain_model
     bottleneck = flops_model_path(device)
     fast = {**timed["fast"], "batch_size": fast_batch, **fast_memory,
             "flops_per_sample": flops_by_path["dense" if device.type == "cuda" else "bag"],
@@ -640,6 +654,7 @@ def training_figures(
     reference = {**timed["reference"], "batch_size": reference_batch_size, **reference_memory,
                  "flops_per_sample": reference_flops}
     paired = [f / r for f, r in zip(timed["fast"]["repeats"], timed["reference"]["repeats"])]
+    paired_plain = [f / p for f, p in zip(timed["fast"]["repeats"], timed["plain"]["repeats"])]
 
     autocast_bf16 = uses_bf16(config, device)
     dim = int(models.config(preset).size.bottleneck)
@@ -651,6 +666,8 @@ def training_figures(
         reference=reference,
         ratio=statistics.median(paired),
         ratio_per_repetition=paired,
+        plain={**timed["plain"], "batch_size": fast_batch, "precision": "fp32", "padding_aware": False},
+        ratio_to_plain=statistics.median(paired_plain),
         memory_ratio=_ratio(fast["peak_memory_mb"], reference["peak_memory_mb"]),
         memory_measure=("state + CUDA peak allocated in one step" if device.type == "cuda"
                         else "state + CPU peak RSS growth in one step"),
@@ -942,6 +959,11 @@ def ratios(result: dict) -> list[dict[str, Any]]:
         name = f"training {item['dataset']} S={item['seq_len']} {PRESET_NAMES[item['preset']]}"
         rows.append({"figure": f"{name} (samples/s, {item['device']})", "fast": item["fast"]["samples_per_second"]["median"],
                      "reference": item["reference"]["samples_per_second"]["median"], "ratio": item["ratio"], "better": "higher"})
+        if "plain" in item:
+            rows.append({"figure": f"{name} against the plain path (fp32, not padding-aware) (samples/s, {item['device']})",
+                         "fast": item["fast"]["samples_per_second"]["median"],
+                         "reference": item["plain"]["samples_per_second"]["median"], "ratio": item["ratio_to_plain"],
+                         "better": "higher"})
         rows.append({"figure": f"{name} (peak MB, {item['memory_measure']})", "fast": item["fast"]["peak_memory_mb"],
                      "reference": item["reference"]["peak_memory_mb"], "ratio": item["memory_ratio"], "better": "lower"})
     for item in result["latency"]:
@@ -1164,6 +1186,23 @@ def render_markdown(result: dict) -> str:
             f"{_number(rr['median'], 1)} ({_number(rr['min'], 1)}–{_number(rr['max'], 1)}) | {_times(item['ratio'])} | "
             f"{_number(fast['peak_memory_mb'])} | {_number(reference['peak_memory_mb'])} | {_times(item['memory_ratio'])} |"
         )
+    plain_rows = [item for item in result["training"] if "plain" in item]
+    if plain_rows:
+        lines += [
+            "",
+            "Against the project's plain path (the same step in fp32 without padding-aware compute, the CPU default before",
+            "the speed work), timed in the same alternation; fast/plain is the median of the per-pair ratios.",
+            "",
+            "| data | S | preset | fast precision | fast samples/s | plain samples/s (range) | fast/plain |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for item in plain_rows:
+            pr = item["plain"]["samples_per_second"]
+            lines.append(
+                f"| {item['dataset']} | {item['seq_len']} | {PRESET_NAMES[item['preset']]} | {item['precision']} | "
+                f"{_number(item['fast']['samples_per_second']['median'], 1)} | "
+                f"{_number(pr['median'], 1)} ({_number(pr['min'], 1)}–{_number(pr['max'], 1)}) | {_times(item['ratio_to_plain'])} |"
+            )
     lines += [
         "",
         "### What limits training here: FLOPs per sample against the matmul rate this machine sustains",

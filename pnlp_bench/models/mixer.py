@@ -6,6 +6,13 @@ Channel mixing: X <- X + MLP_ch(LN(X)) with MLP_ch: B -> D_C -> B. GELU inside b
 like the public configuration. No dropout by default (the paper states none); `+backbone.dropout=p` adds
 dropout after each GELU and on each MLP's output before its residual, a regulariser the paper does not state
 (results/fidelity.md says what it does).
+
+Padding-aware compute (`padding_aware`, on by default; the same numbers up to float rounding,
+tests/test_padding_aware.py): most rows fill few of the S positions. Positions from `uniform_from` on (no word
+in their window) hold the same vector, the bottleneck's bias, in every row, so the first token-mixing matmul
+takes the word positions plus one column sum of its weight for the rest (what `MixerPredictor` does for one
+utterance); and the head reads only word positions, so the last block's second token-mixing matmul and its
+channel mixing run on the longest row's positions only (the rest come back as zeros, which the head masks).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ class MixerConfig:
     token_hidden: int = 256
     channel_hidden: int = 256
     dropout: float = 0.0
+    padding_aware: bool = True
 
     def validate(self, where: str) -> None:
         if self.num_layers < 1:
@@ -57,8 +65,27 @@ class MixerBlock(nn.Module):
         self.channel_norm = nn.LayerNorm(dim)
         self.channel_mixing = FeedForward(dim, channel_hidden, dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.token_mixing(self.token_norm(x).transpose(1, 2)).transpose(1, 2)
+    def forward(self, x: torch.Tensor, uniform_from: int | None = None, keep: int | None = None) -> torch.Tensor:
+        """uniform_from: every row of x equals the same vector from this position on; keep: only the first
+        `keep` positions of the output are needed (the result has that many). None: the plain block."""
+        if uniform_from is None and keep is None:
+            x = x + self.token_mixing(self.token_norm(x).transpose(1, 2)).transpose(1, 2)
+            return x + self.channel_mixing(self.channel_norm(x))
+        first, activation, second = self.token_mixing
+        dropout = self.token_mixing.dropout if self.training else 0.0
+        if uniform_from is not None:
+            # Positions K … S-1 hold one vector: it enters once, with their weight columns summed.
+            weight = torch.cat([first.weight[:, :uniform_from], first.weight[:, uniform_from:].sum(1, keepdim=True)], dim=1)
+            hidden = F.linear(self.token_norm(x[:, : uniform_from + 1]).transpose(1, 2), weight, first.bias)
+        else:
+            hidden = first(self.token_norm(x).transpose(1, 2))
+        hidden = F.dropout(activation(hidden), dropout, training=dropout > 0)
+        if keep is not None:
+            mixed = F.linear(hidden, second.weight[:keep], second.bias[:keep])
+            x = x[:, :keep]
+        else:
+            mixed = second(hidden)
+        x = x + F.dropout(mixed, dropout, training=dropout > 0).transpose(1, 2)
         return x + self.channel_mixing(self.channel_norm(x))
 
 
@@ -71,9 +98,24 @@ class Mixer(nn.Module):
                 for _ in range(config.num_layers)
             )
         )
+        self.padding_aware = config.padding_aware
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.blocks(x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, uniform_from: int | None = None) -> torch.Tensor:
+        """uniform_from (from the model, padding-aware only): the position from which every row of x is the
+        bottleneck's bias; positions the mask leaves out of every row come back as zeros."""
+        if uniform_from is None:
+            return self.blocks(x)
+        length = x.shape[1]
+        keep = int(mask.sum(dim=1).max())
+        uniform_from = min(max(uniform_from, keep), length)
+        last = len(self.blocks) - 1
+        for index, block in enumerate(self.blocks):
+            x = block(
+                x,
+                uniform_from if index == 0 and uniform_from < length else None,
+                keep if index == last and keep < length else None,
+            )
+        return F.pad(x, (0, 0, 0, length - x.shape[1]))
 
 
 @BACKBONES.register("mixer", MixerConfig)

@@ -16,7 +16,12 @@ class PNLPModel(nn.Module):
         self.head = head
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor, values: torch.Tensor | None = None) -> dict:
-        return self.head(self.backbone(self.bottleneck(features, values), mask), mask)
+        hidden = self.bottleneck(features, values)
+        if getattr(self.backbone, "padding_aware", False):
+            # With no word of a row inside position t's window, t holds the bottleneck's bias alone.
+            uniform_from = int(mask.sum(dim=1).max()) + self.bottleneck.window
+            return self.head(self.backbone(hidden, mask, uniform_from=uniform_from), mask)
+        return self.head(self.backbone(hidden, mask), mask)
 
     def parameter_counts(self) -> dict[str, int]:
         total = sum(p.numel() for p in self.parameters())
