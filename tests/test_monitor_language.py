@@ -39,6 +39,8 @@ def test_selection_follows_the_monitored_language(monkeypatch, tmp_path, languag
     record = run_module.run(compose_config(overrides), tmp_path / "run")
     assert record["best_epoch"] == best_epoch
     assert record["monitor_language"] == (language or "avg")
+    # each epoch says where its time went: the training steps and the eval pass apart
+    assert all(epoch["train_seconds"] > 0 and epoch["eval_seconds"] > 0 for epoch in record["history"])
 
 
 def test_an_unknown_monitor_language_is_one_clear_error(tmp_path):

@@ -214,7 +214,9 @@ def train(
                 progress.advance(batches_task)
             loss_sum = loss_total.item()
             train_seconds = time.perf_counter() - epoch_started
+            eval_started = time.perf_counter()
             eval_scores = score(examples["eval"], predict(model, data, "eval", config, device))
+            eval_seconds = time.perf_counter() - eval_started
             value = eval_scores[monitor_language or "avg"][monitor]
             improved = value > best_value
             if improved:
@@ -230,6 +232,7 @@ def train(
                     "train_loss": loss_sum / max(steps, 1),
                     f"eval_{monitor}": value,
                     "train_seconds": train_seconds,
+                    "eval_seconds": eval_seconds,  # prediction and scoring of the eval split
                     "samples_per_second": train_size / train_seconds,
                 }
             )
