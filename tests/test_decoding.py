@@ -11,7 +11,14 @@ import torch
 from pnlp_bench.data.base import iter_lines
 from pnlp_bench.data.mtop import LANGUAGES, bio_from_spans, split_path
 from pnlp_bench.metrics import bio_consistent, intent_slot_scores, spans
-from pnlp_bench.models.heads import FORBIDDEN, IntentSlotHead, bio_transitions, viterbi_decode
+from pnlp_bench.models.heads import (
+    FORBIDDEN,
+    IntentSlotHead,
+    bio_structure,
+    bio_transitions,
+    bio_viterbi_decode,
+    viterbi_decode,
+)
 from pnlp_bench.registry import ConfigError
 from tests.helpers import compose_config
 
@@ -74,6 +81,21 @@ def test_padding_positions_do_not_change_the_word_tags():
         length = int(mask[row].sum())
         alone = viterbi_decode(scores[row : row + 1, :length], mask[row : row + 1, :length], start, transitions)
         assert first[row, :length].tolist() == alone[0].tolist()
+
+
+@pytest.mark.parametrize("tags", [TAGS, ["O", "I-C", "B-A", "I-A", "B-B", "I-B"]])  # I-C: an inside tag with no B-C
+def test_the_linear_time_bio_search_equals_the_dense_one(tags):
+    generator = torch.Generator().manual_seed(3)
+    start, transitions = bio_transitions(tags)
+    inside, begin = bio_structure(tags)
+    assert [tags[i] for i in begin] == [f"B-{tags[i][2:]}" if f"B-{tags[i][2:]}" in tags else tags[i] for i in inside]
+    for scale in (0.5, 3.0):
+        scores = torch.log_softmax(torch.randn(300, 12, len(tags), generator=generator) * scale, dim=-1)
+        mask = torch.arange(12)[None] < torch.randint(0, 13, (300, 1), generator=generator)  # empty rows too
+        dense = viterbi_decode(scores, mask, start, transitions)
+        fast = bio_viterbi_decode(scores, mask, start, inside, begin)
+        assert torch.equal(fast, dense)
+        assert all(consistent([tags[i] for i in row[:n]]) for row, n in zip(fast.tolist(), mask.sum(1).tolist()))
 
 
 def test_head_decodes_with_viterbi_and_keeps_argmax_as_the_default():
