@@ -609,9 +609,14 @@ def training_figures(
         model.compile()
     optimizer = make_optimizer(model, trainer, device)
 
-    def fast_step(index: int) -> None:
-        batch = resident.batch("train", rows_of(index, fast_batch, device_order), device)
-        train_step(model, optimizer, batch, trainer, device)
+    def trainer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, trainer: TrainerConfig) -> Callable[[int], None]:
+        def step(index: int) -> None:
+            batch = resident.batch("train", rows_of(index, fast_batch, device_order), device)
+            train_step(model, optimizer, batch, trainer, device)
+
+        return step
+
+    fast_step = trainer_step(model, optimizer, trainer)
 
     # Plain: the project's own path as it was before the CPU speed work, fp32 and no padding-aware compute,
     # timed in the same process so the gain of the present path is a ratio, not a remembered number.
@@ -620,10 +625,7 @@ def training_figures(
     if hasattr(plain_model.backbone, "padding_aware"):
         plain_model.backbone.padding_aware = False
     plain_optimizer = make_optimizer(plain_model, plain_trainer, device)
-
-    def plain_step(index: int) -> None:
-        batch = resident.batch("train", rows_of(index, fast_batch, device_order), device)
-        train_step(plain_model, plain_optimizer, batch, plain_trainer, device)
+    plain_step = trainer_step(plain_model, plain_optimizer, plain_trainer)
 
     # Reference: dense per-sample features built in the loop, dense Linear bottleneck, torch's default Adam.
     reference_batch_size = batch_size_for(config, dataset, "reference", device, available)

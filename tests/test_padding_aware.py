@@ -75,7 +75,7 @@ def test_the_trimmed_path_really_runs_and_padding_comes_back_as_zeros():
     _, aware = models(1, 2, "slots")
     features, mask = batch([3, 2])
     hidden = aware.bottleneck(features)
-    out = aware.backbone(hidden, mask, uniform_from=3 + 1)
+    out = aware.backbone(hidden, mask, window=1)
     assert out.shape == hidden.shape
     assert torch.count_nonzero(out[:, 3:]) == 0  # only the longest row's 3 positions were computed
     assert torch.count_nonzero(out[0, :3]) > 0

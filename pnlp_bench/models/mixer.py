@@ -100,14 +100,15 @@ class Mixer(nn.Module):
         )
         self.padding_aware = config.padding_aware
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, uniform_from: int | None = None) -> torch.Tensor:
-        """uniform_from (from the model, padding-aware only): the position from which every row of x is the
-        bottleneck's bias; positions the mask leaves out of every row come back as zeros."""
-        if uniform_from is None:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, window: int | None = None) -> torch.Tensor:
+        """window (from the model, padding-aware only): the bottleneck's window w, so that from the longest
+        row's length + w on no position has a word in its window and every row of x is the bottleneck's bias.
+        Positions the mask leaves out of every row come back as zeros."""
+        if window is None:
             return self.blocks(x)
         length = x.shape[1]
         keep = int(mask.sum(dim=1).max())
-        uniform_from = min(max(uniform_from, keep), length)
+        uniform_from = min(keep + window, length)
         last = len(self.blocks) - 1
         for index, block in enumerate(self.blocks):
             x = block(

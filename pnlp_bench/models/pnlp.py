@@ -19,8 +19,7 @@ class PNLPModel(nn.Module):
         hidden = self.bottleneck(features, values)
         if getattr(self.backbone, "padding_aware", False):
             # With no word of a row inside position t's window, t holds the bottleneck's bias alone.
-            uniform_from = int(mask.sum(dim=1).max()) + self.bottleneck.window
-            return self.head(self.backbone(hidden, mask, uniform_from=uniform_from), mask)
+            return self.head(self.backbone(hidden, mask, window=self.bottleneck.window), mask)
         return self.head(self.backbone(hidden, mask), mask)
 
     def parameter_counts(self) -> dict[str, int]:
