@@ -139,7 +139,7 @@ def spec_files() -> list[Path]:
     """Every table file: the pNLP-Mixer tables in order, the fidelity study, then the BiGS ones."""
     folder = experiments_dir()
     numbered = sorted(folder.glob("table*.yaml"), key=lambda p: (len(p.stem), p.stem))
-    studies = sorted(folder.glob("fidelity*.yaml"))
+    studies = sorted(folder.glob("fidelity*.yaml")) + sorted(folder.glob("precision*.yaml"))
     return [path for path in numbered + studies + sorted(folder.glob("bigs_*.yaml")) if is_table_file(path)]
 
 
