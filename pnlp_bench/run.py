@@ -39,7 +39,7 @@ from pnlp_bench.projection import PROJECTIONS
 from pnlp_bench.provenance import code_state, provenance
 from pnlp_bench.quantize import QuantizeConfig, evaluate_int8
 from pnlp_bench.registry import ConfigError, typed_config
-from pnlp_bench.training.trainer import TrainerConfig, train
+from pnlp_bench.training.trainer import TrainerConfig, resolve_precision, train
 
 OmegaConf.register_new_resolver("bench_hash", lambda text: hashlib.sha256(str(text).encode()).hexdigest()[:8], replace=True)
 
@@ -218,6 +218,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "seed": int(cfg.seed),
             "epochs": trainer_config.epochs,
             "budget": trainer_config.budget(),
+            # what precision=auto turned into on this machine (it differs between CPUs: see resolve_precision)
+            "precision": resolve_precision(trainer_config.precision, torch.device(result["device"])),
             "parameters": model.parameter_counts(),
             "metrics": result["metrics"],
             **int8,
@@ -237,6 +239,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 "featurize_seconds": featurize_seconds,
                 "features_from_cache": features_cached,
                 "train_seconds": result["train_seconds"],
+                # where the training wall time went, summed over this process's epochs (issue: CPU speed)
+                **{
+                    f"{part}_seconds": sum(epoch.get(f"{part}_seconds", 0.0) for epoch in result["history"])
+                    for part in ("gather", "eval", "checkpoint")
+                },
             },
             "wall_seconds": time.perf_counter() - started,
             "provenance": provenance(torch.device(result["device"]), code),

@@ -60,7 +60,7 @@ from pnlp_bench.projection.minhash import MinHashProjection, fingerprint_table
 from pnlp_bench.provenance import provenance
 from pnlp_bench.reference import DenseReferenceFeaturizer, DenseReferenceModel
 from pnlp_bench.registry import ConfigError
-from pnlp_bench.training.trainer import TrainerConfig, keeps_data_on_device, make_optimizer, train_step
+from pnlp_bench.training.trainer import TrainerConfig, keeps_data_on_device, make_optimizer, resolve_precision, train_step
 
 PRESETS = ("xs", "small", "base", "large", "xlarge")
 PRESET_NAMES = {"xs": "X-SMALL", "small": "SMALL", "base": "BASE", "large": "LARGE", "xlarge": "X-LARGE"}
@@ -105,7 +105,7 @@ class SpeedConfig:
     warmup: int = 0  # untimed steps before the timed ones (compilation, caches); 0 = 1 on the CPU, 3 on CUDA
     repeats: int = 5
     repeat_seconds: float = 1.5  # each timed repetition runs whole steps for at least this long
-    precision: str = "auto"  # auto: bf16 autocast on cuda, fp32 on cpu (as the trainer)
+    precision: str = "auto"  # auto: bf16 autocast on cuda and on CPUs with native bf16, else fp32 (as the trainer)
     compile: bool = False  # torch.compile the fast model (the trainer's `trainer.compile`)
     latency_presets: list[str] = field(default_factory=lambda: ["xs", "base"])
     latency_data: str = "multiatis"  # where the utterances of the latency figures come from
@@ -566,7 +566,7 @@ def reference_batch(
 
 
 def uses_bf16(config: SpeedConfig, device: torch.device) -> bool:
-    return config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    return resolve_precision(config.precision, device) == "bf16"
 
 
 def training_figures(
