@@ -32,7 +32,7 @@ from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.loggers import LOGGERS
 from pnlp_bench.models import BACKBONES, HEADS
-from pnlp_bench.models.bottleneck import ProjectionBottleneck
+from pnlp_bench.models.bottleneck import PATHS, ProjectionBottleneck
 from pnlp_bench.models.pnlp import PNLPModel
 from pnlp_bench.paths import asset
 from pnlp_bench.projection import PROJECTIONS
@@ -163,8 +163,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     quantize_config = typed_config(QuantizeConfig, options(cfg.quantize), "quantize")
     projection_options = options(cfg.projection)
     projection = PROJECTIONS.build(projection_options.pop("name"), projection_options, "projection")
-    if cfg.bottleneck.path not in {"auto", "bag", "dense"}:
-        raise ConfigError(f"bottleneck.path must be auto, bag or dense, got {cfg.bottleneck.path!r}")
+    if cfg.bottleneck.path not in PATHS:
+        raise ConfigError(f"bottleneck.path must be {', '.join(PATHS)}, got {cfg.bottleneck.path!r}")
     seed_everything(int(cfg.seed))
 
     with console.status("loading data"):

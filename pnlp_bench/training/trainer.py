@@ -25,6 +25,7 @@ from pnlp_bench.data.features import Featurized
 from pnlp_bench.provenance import native_bf16_cpu
 from pnlp_bench.registry import ConfigError
 from pnlp_bench.training.distributed import Distributed, from_environment
+from pnlp_bench.training.host import ALLOCATORS, prepare_host
 
 
 @dataclass
@@ -46,8 +47,13 @@ class TrainerConfig:
     # it is CUDA (batches are gathered there); torch.compile of the model's forward when `compile` is set.
     resident_data: str | bool = "auto"
     compile: bool = False
+    # The host allocator (how fast, never what: see training/host.py): auto keeps freed memory in the
+    # process when training on the CPU; system leaves glibc's defaults.
+    host_allocator: str = "auto"
 
     def validate(self, where: str) -> None:
+        if self.host_allocator not in ALLOCATORS:
+            raise ConfigError(f"{where}.host_allocator must be {' or '.join(ALLOCATORS)}, got {self.host_allocator!r}")
         if self.epochs < 1:
             raise ConfigError(f"{where}.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -186,6 +192,7 @@ def train(
     device = config.resolved_device(ranks.local_rank)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
+    prepare_host(config.host_allocator, device.type)
     model.to(device)
     if keeps_data_on_device(config, device):
         data = data.to(device)
