@@ -3,9 +3,9 @@
 glibc serves large allocations (above a threshold that grows to 32 MB) with fresh `mmap`s and gives freed heap
 memory back to the kernel. A training step allocates and frees the same activations every step (a BASE
 token-mixing hidden of 256 rows is 32 MB in bf16, 64 MB in fp32), so every step page-faults all of them in
-again and the kernel zeroes every page: on a 2-core Xeon a bf16 copy ran at 0.99 ns per element with glibc's
-defaults and 0.22 ns with the settings below, GELU's backward at 1.85 and 1.01 (/tmp prototype, recorded in
-results/speed.md's allocator figures). `keep_freed_memory` tells glibc to serve everything from the heap and
+again and the kernel zeroes every page, which made elementwise work (GELU and its backward, copies) the
+largest cost of a CPU step. `bench speed` times the fast step against itself with glibc's defaults in the same
+process (results/speed.md, "fast / fast with glibc's defaults"). `keep_freed_memory` tells glibc to serve everything from the heap and
 keep what is freed, as PyTorch's CUDA caching allocator does on the GPU; the process keeps its peak heap
 until it exits. Elsewhere (not glibc: macOS, musl) it does nothing and says so.
 """
