@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
 
 from pnlp_bench.data.base import Example
 from pnlp_bench.data.features import Featurized
@@ -214,7 +216,9 @@ def train(
         best_value, best_epoch, history = state["best_value"], state["best_epoch"], state["history"]
         first_epoch = state["epoch"] + 1
     started = time.perf_counter()
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
+    ]
     with Progress(*columns, disable=quiet, transient=True) as progress:
         epochs_task = progress.add_task("epochs", total=config.epochs, completed=first_epoch - 1)
         batches_task = progress.add_task("batches", total=(train_size + config.batch_size - 1) // config.batch_size)
