@@ -32,14 +32,14 @@ from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.loggers import LOGGERS
 from pnlp_bench.models import BACKBONES, HEADS
-from pnlp_bench.models.bottleneck import ProjectionBottleneck
+from pnlp_bench.models.bottleneck import PATHS, ProjectionBottleneck
 from pnlp_bench.models.pnlp import PNLPModel
 from pnlp_bench.paths import asset
 from pnlp_bench.projection import PROJECTIONS
 from pnlp_bench.provenance import code_state, provenance
 from pnlp_bench.quantize import QuantizeConfig, evaluate_int8
 from pnlp_bench.registry import ConfigError, typed_config
-from pnlp_bench.training.trainer import TrainerConfig, train
+from pnlp_bench.training.trainer import TrainerConfig, resolve_precision, train
 
 OmegaConf.register_new_resolver("bench_hash", lambda text: hashlib.sha256(str(text).encode()).hexdigest()[:8], replace=True)
 
@@ -163,8 +163,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     quantize_config = typed_config(QuantizeConfig, options(cfg.quantize), "quantize")
     projection_options = options(cfg.projection)
     projection = PROJECTIONS.build(projection_options.pop("name"), projection_options, "projection")
-    if cfg.bottleneck.path not in {"auto", "bag", "dense"}:
-        raise ConfigError(f"bottleneck.path must be auto, bag or dense, got {cfg.bottleneck.path!r}")
+    if cfg.bottleneck.path not in PATHS:
+        raise ConfigError(f"bottleneck.path must be {', '.join(PATHS)}, got {cfg.bottleneck.path!r}")
     seed_everything(int(cfg.seed))
 
     with console.status("loading data"):
@@ -218,6 +218,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "seed": int(cfg.seed),
             "epochs": trainer_config.epochs,
             "budget": trainer_config.budget(),
+            # what precision=auto turned into on this machine (it differs between CPUs: see resolve_precision)
+            "precision": resolve_precision(trainer_config.precision, torch.device(result["device"])),
             "parameters": model.parameter_counts(),
             "metrics": result["metrics"],
             **int8,
@@ -237,6 +239,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 "featurize_seconds": featurize_seconds,
                 "features_from_cache": features_cached,
                 "train_seconds": result["train_seconds"],
+                # where the training wall time went, summed over this process's epochs (issue: CPU speed)
+                **{
+                    f"{part}_seconds": sum(epoch.get(f"{part}_seconds", 0.0) for epoch in result["history"])
+                    for part in ("gather", "eval", "checkpoint")
+                },
             },
             "wall_seconds": time.perf_counter() - started,
             "provenance": provenance(torch.device(result["device"]), code),

@@ -31,6 +31,7 @@ import ctypes
 import dataclasses
 import gc
 import gzip
+import functools
 import json
 import math
 import os
@@ -60,7 +61,8 @@ from pnlp_bench.projection.minhash import MinHashProjection, fingerprint_table
 from pnlp_bench.provenance import provenance
 from pnlp_bench.reference import DenseReferenceFeaturizer, DenseReferenceModel
 from pnlp_bench.registry import ConfigError
-from pnlp_bench.training.trainer import TrainerConfig, keeps_data_on_device, make_optimizer, train_step
+from pnlp_bench.training.host import keep_freed_memory
+from pnlp_bench.training.trainer import TrainerConfig, keeps_data_on_device, make_optimizer, resolve_precision, train_step
 
 PRESETS = ("xs", "small", "base", "large", "xlarge")
 PRESET_NAMES = {"xs": "X-SMALL", "small": "SMALL", "base": "BASE", "large": "LARGE", "xlarge": "X-LARGE"}
@@ -105,7 +107,7 @@ class SpeedConfig:
     warmup: int = 0  # untimed steps before the timed ones (compilation, caches); 0 = 1 on the CPU, 3 on CUDA
     repeats: int = 5
     repeat_seconds: float = 1.5  # each timed repetition runs whole steps for at least this long
-    precision: str = "auto"  # auto: bf16 autocast on cuda, fp32 on cpu (as the trainer)
+    precision: str = "auto"  # auto: bf16 autocast on cuda and on CPUs with native bf16, else fp32 (as the trainer)
     compile: bool = False  # torch.compile the fast model (the trainer's `trainer.compile`)
     latency_presets: list[str] = field(default_factory=lambda: ["xs", "base"])
     latency_data: str = "multiatis"  # where the utterances of the latency figures come from
@@ -566,7 +568,7 @@ def reference_batch(
 
 
 def uses_bf16(config: SpeedConfig, device: torch.device) -> bool:
-    return config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    return resolve_precision(config.precision, device) == "bf16"
 
 
 def training_figures(
@@ -584,15 +586,20 @@ def training_figures(
         start = (index * batch_size) % (available - batch_size + 1)
         return order[start : start + batch_size]
 
-    # FLOPs per sample of both bottleneck paths (the GPU runs "dense"), and of the reference.
+    # FLOPs per sample of every bottleneck path (CUDA runs "dense", bf16 on the CPU "words"), and of the reference.
     torch.manual_seed(config.seed)
     model = models.model(preset, dataset, seq_len, data)
     parameters = model.parameter_counts()["total"]
     flops_by_path = {}
-    for path in ("bag", "dense"):
+    bf16 = uses_bf16(config, device)
+    for path in ("bag", "dense", "words"):
         counted = copy.deepcopy(model)
         counted.bottleneck.path = path
-        flops_by_path[path] = count_flops(counted, data.batch("train", order[:2], torch.device("cpu")))
+        # under the step's autocast: the words path multiplies counts only under bf16 (else embedding_bag)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            flops_by_path[path] = count_flops(counted, data.batch("train", order[:2], torch.device("cpu")))
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        fast_path = model.bottleneck.resolved_path(device)
     featurizer = DenseReferenceFeaturizer(models.projection(preset), models.window(preset), seq_len)
     reference_model = DenseReferenceModel.from_fast(model)
     reference_flops = count_flops(
@@ -616,22 +623,24 @@ def training_figures(
 
         return step
 
-    fast_step = trainer_step(model, optimizer, trainer)
+    fast_step = with_host_allocator(trainer_step(model, optimizer, trainer), trainer.host_allocator, device)
 
-    # Plain: the project's own path as it was before the CPU speed work, fp32 and no padding-aware compute,
-    # timed in the same process so the gain of the present path is a ratio, not a remembered number.
+    # Plain: the project's own path as it was before the CPU speed work, fp32, no padding-aware compute and
+    # glibc's allocator defaults, timed in the same process so the gain of the present path is a ratio, not a
+    # remembered number. The reference runs with glibc's defaults too.
     plain_trainer = dataclasses.replace(trainer, precision="fp32", compile=False)
     plain_model = copy.deepcopy(model)
     if hasattr(plain_model.backbone, "padding_aware"):
         plain_model.backbone.padding_aware = False
     plain_optimizer = make_optimizer(plain_model, plain_trainer, device)
-    plain_step = trainer_step(plain_model, plain_optimizer, plain_trainer)
+    plain_step = with_host_allocator(trainer_step(plain_model, plain_optimizer, plain_trainer), "system", device)
 
     # Reference: dense per-sample features built in the loop, dense Linear bottleneck, torch's default Adam.
     reference_batch_size = batch_size_for(config, dataset, "reference", device, available)
     reference_model.to(device)
     reference_optimizer = torch.optim.Adam(reference_model.parameters(), lr=trainer.lr)
 
+    @functools.partial(with_host_allocator, allocator="system", device=device)
     def reference_step(index: int) -> None:
         with tokenizer_on_calling_thread():
             batch = reference_batch(featurizer, examples, data, rows_of(index, reference_batch_size, order), device)
@@ -642,15 +651,18 @@ def training_figures(
     reference_seconds = warm_up(reference_step, config.warmup, device)
     fast_memory = peak_memory(fast_step, config.warmup, model, optimizer, resident if resident_data else None, device)
     reference_memory = peak_memory(reference_step, config.warmup, reference_model, reference_optimizer, None, device)
-    timed = interleaved_rates(
-        {"fast": (fast_step, fast_batch, fast_seconds), "plain": (plain_step, fast_batch, plain_seconds),
-         "reference": (reference_step, reference_batch_size, reference_seconds)},
-        config, device,
-    )
+    paths = {"fast": (fast_step, fast_batch, fast_seconds), "plain": (plain_step, fast_batch, plain_seconds),
+             "reference": (reference_step, reference_batch_size, reference_seconds)}
+    if device.type == "cpu" and trainer.host_allocator == "auto":
+        # the fast step again with glibc's allocator defaults: what keeping freed memory alone is worth
+        paths["fast_system_allocator"] = (
+            with_host_allocator(trainer_step(model, optimizer, trainer), "system", device), fast_batch, fast_seconds
+        )
+    timed = interleaved_rates(paths, config, device)
     del resident, optimizer, model, reference_optimizer, reference_model, plain_optimizer, plain_model
-    bottleneck = flops_model_path(device)
+    bottleneck = BOTTLENECK_PATHS[fast_path]
     fast = {**timed["fast"], "batch_size": fast_batch, **fast_memory,
-            "flops_per_sample": flops_by_path["dense" if device.type == "cuda" else "bag"],
+            "flops_per_sample": flops_by_path[fast_path],
             "flops_per_sample_by_bottleneck_path": flops_by_path, "bottleneck": bottleneck,
             "compiled": config.compile, "resident_data": resident_data}
     reference = {**timed["reference"], "batch_size": reference_batch_size, **reference_memory,
@@ -668,8 +680,13 @@ def training_figures(
         reference=reference,
         ratio=statistics.median(paired),
         ratio_per_repetition=paired,
-        plain={**timed["plain"], "batch_size": fast_batch, "precision": "fp32", "padding_aware": False},
+        plain={**timed["plain"], "batch_size": fast_batch, "precision": "fp32", "padding_aware": False,
+               "host_allocator": "system"},
         ratio_to_plain=statistics.median(paired_plain),
+        **({"fast_system_allocator": timed["fast_system_allocator"],
+            "ratio_to_system_allocator": statistics.median(
+                f / g for f, g in zip(timed["fast"]["repeats"], timed["fast_system_allocator"]["repeats"]))}
+           if "fast_system_allocator" in timed else {}),
         memory_ratio=_ratio(fast["peak_memory_mb"], reference["peak_memory_mb"]),
         memory_measure=("state + CUDA peak allocated in one step" if device.type == "cuda"
                         else "state + CPU peak RSS growth in one step"),
@@ -684,8 +701,23 @@ def training_figures(
     return figures
 
 
-def flops_model_path(device: torch.device) -> str:
-    return "dense (counts scattered on the device, one matmul)" if device.type == "cuda" else "bag (embedding_bag)"
+def with_host_allocator(step: Callable[[int], None], allocator: str, device: torch.device) -> Callable[[int], None]:
+    """The step with the host allocator as a training run on `device` would set it (training/host.py), set
+    again before every call, since the steps of the three paths alternate in one process."""
+
+    def run(index: int) -> None:
+        if device.type == "cpu":
+            keep_freed_memory(allocator == "auto")
+        step(index)
+
+    return run
+
+
+BOTTLENECK_PATHS = {
+    "dense": "dense (counts scattered on the device, one matmul)",
+    "bag": "bag (embedding_bag)",
+    "words": "words (one count vector per word times the stacked weight, then the window's shifted sums)",
+}
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -962,10 +994,15 @@ def ratios(result: dict) -> list[dict[str, Any]]:
         rows.append({"figure": f"{name} (samples/s, {item['device']})", "fast": item["fast"]["samples_per_second"]["median"],
                      "reference": item["reference"]["samples_per_second"]["median"], "ratio": item["ratio"], "better": "higher"})
         if "plain" in item:
-            rows.append({"figure": f"{name} against the plain path (fp32, not padding-aware) (samples/s, {item['device']})",
+            rows.append({"figure": f"{name} against the plain path (fp32, not padding-aware, system allocator) (samples/s, {item['device']})",
                          "fast": item["fast"]["samples_per_second"]["median"],
                          "reference": item["plain"]["samples_per_second"]["median"], "ratio": item["ratio_to_plain"],
                          "better": "higher"})
+        if "fast_system_allocator" in item:
+            rows.append({"figure": f"{name} against itself with glibc's allocator defaults (samples/s, {item['device']})",
+                         "fast": item["fast"]["samples_per_second"]["median"],
+                         "reference": item["fast_system_allocator"]["samples_per_second"]["median"],
+                         "ratio": item["ratio_to_system_allocator"], "better": "higher"})
         rows.append({"figure": f"{name} (peak MB, {item['memory_measure']})", "fast": item["fast"]["peak_memory_mb"],
                      "reference": item["reference"]["peak_memory_mb"], "ratio": item["memory_ratio"], "better": "lower"})
     for item in result["latency"]:
@@ -1192,18 +1229,20 @@ def render_markdown(result: dict) -> str:
     if plain_rows:
         lines += [
             "",
-            "Against the project's plain path (the same step in fp32 without padding-aware compute, the CPU default before",
-            "the speed work), timed in the same alternation; fast/plain is the median of the per-pair ratios.",
+            "Against the project's plain path (the same step in fp32, without padding-aware compute, with glibc's allocator defaults: the CPU default before",
+            "the speed work), timed in the same alternation; fast/plain is the median of the per-pair ratios. The last column",
+            "times the fast step once more with glibc's allocator defaults (`trainer.host_allocator=system`), in the same alternation.",
             "",
-            "| data | S | preset | fast precision | fast samples/s | plain samples/s (range) | fast/plain |",
-            "|---|---|---|---|---|---|---|",
+            "| data | S | preset | fast precision | bottleneck | fast samples/s | plain samples/s (range) | fast/plain | fast / fast with glibc's defaults |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for item in plain_rows:
             pr = item["plain"]["samples_per_second"]
             lines.append(
                 f"| {item['dataset']} | {item['seq_len']} | {PRESET_NAMES[item['preset']]} | {item['precision']} | "
-                f"{_number(item['fast']['samples_per_second']['median'], 1)} | "
-                f"{_number(pr['median'], 1)} ({_number(pr['min'], 1)}–{_number(pr['max'], 1)}) | {_times(item['ratio_to_plain'])} |"
+                f"{item['fast']['bottleneck'].split(' ')[0]} | {_number(item['fast']['samples_per_second']['median'], 1)} | "
+                f"{_number(pr['median'], 1)} ({_number(pr['min'], 1)}–{_number(pr['max'], 1)}) | {_times(item['ratio_to_plain'])} | "
+                f"{_times(item.get('ratio_to_system_allocator'))} |"
             )
     lines += [
         "",

@@ -44,6 +44,7 @@ import yaml
 from pnlp_bench.models.bigs import SSM, BiGSConfig, BiGSEncoder, BiGSModel
 from pnlp_bench.provenance import provenance
 from pnlp_bench.registry import ConfigError, typed_config
+from pnlp_bench.training.trainer import resolve_precision
 from pnlp_bench.speed import (
     PeakMemory,
     choose_threads,
@@ -132,7 +133,7 @@ class LengthConfig:
     repeats: int | None = None
     repeat_seconds: float | None = None
     max_step_seconds: float | None = None
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on the CPU
+    precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16, else fp32 (as the trainer)
     threads: int = 0  # torch CPU threads; 0 = auto (speed.choose_threads)
     numerics: bool = True  # check the timed SSM path against the recurrence at the longest length
     seed: int = 0
@@ -233,7 +234,7 @@ def make_plan(config: LengthConfig) -> Plan:
     lengths = sorted(set(config.lengths if config.lengths is not None else experiment.lengths))
     if not lengths or lengths[0] < 1:
         raise ConfigError("speed length: lengths must be a non-empty list of positive token counts")
-    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    bf16 = resolve_precision(config.precision, device) == "bf16"
     return Plan(experiment, profile_name, profile, lengths, variants, baseline, device, bf16, config)
 
 

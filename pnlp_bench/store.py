@@ -22,6 +22,7 @@ import pnlp_bench
 VOLATILE_KEYS = (
     "quiet", "resume", "logger", "output_root", "trainer.device", "trainer.num_threads", "trainer.eval_batch_size",
     "trainer.resident_data", "trainer.compile", "data.root", "trainer.eval_max_positions", "backbone.padding_aware",
+    "trainer.host_allocator",
 )
 
 # Keys added after cells were already run, at the value that reproduces the code before them: a key at its

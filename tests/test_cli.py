@@ -36,6 +36,12 @@ def test_run_on_embedded_sample_writes_the_run_record(tmp_path):
         assert record["provenance"][field]
     assert record["epochs"] == 2 and record["seed"] == 0 and record["parameters"]["total"] > 200_000
     assert record["wall_seconds"] > 0 and len(record["history"]) == 2
+    # where the time went: batch gathering is part of each epoch's training time; precision=auto resolved
+    for epoch in record["history"]:
+        assert 0 < epoch["gather_seconds"] < epoch["train_seconds"] and epoch["checkpoint_seconds"] > 0
+    timings = record["timings"]
+    assert timings["gather_seconds"] == sum(epoch["gather_seconds"] for epoch in record["history"])
+    assert timings["eval_seconds"] > 0 and record["precision"] in {"fp32", "bf16"}
     check_predict(run_dir, tmp_path)
 
 

@@ -64,7 +64,7 @@ def test_outputs_and_gradients_equal_the_plain_model(window, layers, head):
 
 
 def test_a_row_filling_every_position_and_the_dense_path():
-    for path in ("bag", "dense"):
+    for path in ("bag", "dense", "words"):
         plain, aware = models(1, 2, "slots", path)
         features, mask = batch([S, 4, 9])
         for expected, got in zip(word_outputs(plain(features, mask), mask), word_outputs(aware(features, mask), mask)):
@@ -98,3 +98,17 @@ def test_the_dynamic_int8_copy_runs_the_plain_path():
     quantized, _ = int8_copy(aware, mode="dynamic")
     assert quantized.backbone.padding_aware is False and aware.backbone.padding_aware is True
     assert quantized(features, mask)["tag_logits"].shape == (3, S, 7)
+
+
+def test_the_heads_see_only_the_longest_rows_positions_and_give_the_plain_logits_everywhere():
+    plain, aware = models(1, 2, "slots")
+    features, mask = batch([3, 2, 4])
+    trimmed = aware.backbone(aware.bottleneck(features), mask, window=1, trim=True)
+    assert trimmed.shape[1] == 4  # the longest row
+    expected, got = plain(features, mask), aware(features, mask)
+    assert got["tag_logits"].shape == expected["tag_logits"].shape
+    # past the longest row (no word in any row, never read by the loss or the metrics) the logits are those of a
+    # zero vector, the tagger's bias, as when the backbone handed back zeros there
+    torch.testing.assert_close(got["tag_logits"][:, 4:], aware.head.tagger.bias.expand(3, S - 4, -1))
+    for expected_words, got_words in zip(word_outputs(expected, mask), word_outputs(got, mask)):
+        torch.testing.assert_close(got_words, expected_words, rtol=1e-5, atol=1e-5)

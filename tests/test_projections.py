@@ -126,7 +126,7 @@ def test_binary_codes_are_bits_of_the_word_itself():
 
 
 @pytest.mark.parametrize("name", HASHING)
-@pytest.mark.parametrize("path", ["bag", "dense"])
+@pytest.mark.parametrize("path", ["bag", "dense", "words"])
 def test_featurized_words_reach_the_bottleneck_as_their_dense_vectors(name, path):
     projection = build(name, feature_size=32)
     examples = [

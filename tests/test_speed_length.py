@@ -9,6 +9,7 @@ import torch
 from pnlp_bench import cli, speed_length, tables
 from pnlp_bench.models.bigs import SSM, GatedBlock
 from pnlp_bench.registry import ConfigError
+from pnlp_bench.provenance import native_bf16_cpu
 from pnlp_bench.speed_length import (
     LABELS,
     VARIANTS,
@@ -91,7 +92,8 @@ def test_config_errors_are_one_line_and_name_the_key_or_value():
 def test_quick_defaults_yield_to_overrides_and_profiles_follow_the_device():
     plan = plan_of("lengths=[64,32]", "device=cpu", quick=True)
     assert plan.lengths == [32, 64] and plan.profile.repeats == 2 and plan.profile.tokens_per_step == 2048
-    assert plan.profile_name == "cpu" and not plan.bf16 and plan.profile.hidden_size == 64
+    assert plan.profile_name == "cpu" and plan.bf16 == native_bf16_cpu() and plan.profile.hidden_size == 64
+    assert not plan_of("device=cpu", "precision=fp32").bf16
     assert plan_of("device=cpu", "precision=bf16").bf16
 
 

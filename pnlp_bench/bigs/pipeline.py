@@ -25,7 +25,7 @@ from rich.table import Table
 
 from pnlp_bench.bigs.checkpoints import build_for_task, initialise
 from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
-from pnlp_bench.bigs.finetune import finetune
+from pnlp_bench.bigs.finetune import device_for, finetune
 from pnlp_bench.bigs.pretrain import build_blocks, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
 from pnlp_bench.data.text_tasks import TEXT_DATA, TextDataConfig, is_text_data, load_text_data
@@ -33,6 +33,7 @@ from pnlp_bench.metrics import metric_names, score_text_task
 from pnlp_bench.paths import BERT_UNCASED_VOCAB
 from pnlp_bench.provenance import provenance
 from pnlp_bench.registry import ConfigError, typed_config
+from pnlp_bench.training.host import prepare_host
 from pnlp_bench import store
 from pnlp_bench.run import finished_record, seed_everything, write_json
 
@@ -97,6 +98,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     seed_everything(seed)
     if trainer_config.num_threads:
         torch.set_num_threads(trainer_config.num_threads)
+    prepare_host(trainer_config.host_allocator, device_for(trainer_config).type)
     vocab_path = str(BERT_UNCASED_VOCAB)
     vocab = vocabulary(vocab_path)
 

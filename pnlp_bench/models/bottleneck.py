@@ -3,12 +3,18 @@
 Position t's input is the concatenation of the counting vectors of words t-w … t+w, size (2w+1)·F, zero
 outside the sentence and at padding. A Linear((2w+1)·F → B) over it equals a sum of the weight rows
 picked by the active buckets (offset by (k+w)·F for neighbour k), each counted as often as it occurs.
-Two paths compute exactly that:
+Three paths compute exactly that:
 - "bag": `embedding_bag` over the non-padding indices only: the fewest operations; right for the CPU;
 - "dense": counts scattered into a (2w+1)·F buffer on the device, then one matmul: its backward avoids the
   atomic adds of `embedding_bag` and uses tensor cores, so it trains faster on a GPU.
-"auto" picks "dense" on CUDA and "bag" elsewhere. Both equal `torch.nn.Linear` over the dense counts
-(tests/test_bottleneck.py).
+- "words": once per word rather than per position: Z = c_word @ [W_0 | … | W_2w] (the (2w+1) blocks of the
+  weight side by side), then position t adds block s of its neighbour t-w+s's row of Z. Only positions within
+  w of a word are computed (the rest hold the bias). Z comes from `embedding_bag` over each word's n buckets
+  in fp32, or, under bf16 autocast, from the word's count vector times the stacked weight in one bf16 matmul
+  (counts up to 256 are exact in bf16; the weight is rounded to bf16 as autocast does for any Linear), which
+  on CPUs with AMX is the fastest: measured in `bench speed`.
+"auto" picks "dense" on CUDA, "words" under bf16 autocast on the CPU and "bag" otherwise. All equal
+`torch.nn.Linear` over the dense counts (tests/test_bottleneck.py).
 """
 
 from __future__ import annotations
@@ -55,8 +61,8 @@ class ProjectionBottleneck(nn.Module):
         init_std: float = 1.0,
     ) -> None:
         super().__init__()
-        if path not in {"auto", "bag", "dense"}:
-            raise ValueError(f"bottleneck path must be auto, bag or dense, got {path!r}")
+        if path not in PATHS:
+            raise ValueError(f"bottleneck path must be {', '.join(PATHS)}, got {path!r}")
         self.word_dropout = word_dropout
         self.feature_size = feature_size
         self.window = window
@@ -76,21 +82,27 @@ class ProjectionBottleneck(nn.Module):
     def resolved_path(self, device: torch.device) -> str:
         if self.path != "auto":
             return self.path
-        return "dense" if device.type == "cuda" else "bag"
+        if device.type == "cuda":
+            return "dense"
+        return "words" if torch.is_autocast_enabled(device.type) else "bag"
 
     def forward(self, indices: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
         """indices: [B, S, k] integer buckets in [0, F) with PAD (-1) for padding; values: optional weights."""
         indices = indices.long()
+        words = (indices != PAD).any(-1)  # positions holding a word, before word dropout blanks some
         if self.word_dropout and self.training:
             dropped = torch.rand(indices.shape[:2], device=indices.device) < self.word_dropout
             indices = indices.masked_fill(dropped[..., None], PAD)
+        path = self.resolved_path(indices.device)
+        if path == "words" and values is None:
+            return self._words(indices, words)
         indices = window_indices(indices, self.window, self.feature_size)
         if values is not None and self.window:
             values = window_values(values, self.window)
         batch, length, width = indices.shape
         flat = indices.reshape(batch * length, width)
         flat_values = None if values is None else values.reshape(batch * length, width)
-        if self.resolved_path(indices.device) == "bag":
+        if path in ("bag", "words"):  # words with per-bucket values: the bag does the same sums
             out = self._bag(flat, flat_values)
         else:
             out = self._dense(flat, flat_values)
@@ -116,6 +128,41 @@ class ProjectionBottleneck(nn.Module):
         source = torch.ones_like(flat, dtype=dtype) if flat_values is None else flat_values.to(dtype)
         counts.scatter_add_(1, torch.where(flat == PAD, self.in_dim, flat), source)
         return torch.addmm(self.bias.to(dtype), counts[:, : self.in_dim], self.weight.to(dtype))
+
+
+    def _words(self, indices: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """The "words" path: indices [B, S, n] (PAD for padding and dropped words), words [B, S] the word positions."""
+        batch, length, per_word = indices.shape
+        slots, dim = 2 * self.window + 1, self.out_dim
+        stacked = self.weight.view(slots, self.feature_size, dim).permute(1, 0, 2).reshape(self.feature_size, slots * dim)
+        rows = indices[words]  # [N, n]
+        count = rows.shape[0]
+        device_type = indices.device.type
+        if torch.is_autocast_enabled(device_type):
+            dtype = torch.get_autocast_dtype(device_type)
+            counts = torch.zeros(count, self.feature_size + 1, dtype=dtype, device=indices.device)
+            counts.scatter_add_(1, torch.where(rows == PAD, self.feature_size, rows), torch.ones_like(rows, dtype=dtype))
+            per_word = counts[:, : self.feature_size] @ stacked.to(dtype)
+        else:
+            active = rows != PAD
+            offsets = torch.zeros(count, dtype=torch.long, device=indices.device)
+            offsets[1:] = active.sum(dim=1).cumsum(0)[:-1]
+            per_word = F.embedding_bag(rows[active], stacked, offsets, mode="sum")
+        # row `count` of the table is the zero vector: what a neighbour that is no word contributes
+        table = torch.cat([per_word, per_word.new_zeros(1, slots * dim)]).view(count + 1, slots, dim)
+        index = torch.full((batch, length), count, dtype=torch.long, device=indices.device)
+        index[words] = torch.arange(count, device=indices.device)
+        # positions within w of a word: the only ones that get more than the bias
+        near = F.max_pool1d(words[:, None].float(), slots, stride=1, padding=self.window)[:, 0] > 0
+        row, position = near.nonzero(as_tuple=True)
+        padded = F.pad(index, (self.window, self.window), value=count)
+        summed = sum(table[padded[row, position + slot], slot] for slot in range(slots))
+        out = self.bias.to(summed.dtype).expand(batch, length, dim).clone()
+        out[row, position] += summed
+        return out
+
+
+PATHS = ("auto", "bag", "dense", "words")
 
 
 def window_values(values: torch.Tensor, window: int) -> torch.Tensor:

@@ -172,7 +172,14 @@ class IntentSlotHead(nn.Module):
             self.register_buffer("inside_begins", begin, persistent=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"tag_logits": self.tagger(x), "intent_logits": self.intent(self.pool(x, mask))}
+        """x may hold fewer positions than the mask (a padding-aware backbone's trimmed output: positions past
+        it have no word in any row); the tag logits there are the tagger's bias, the logits of a zero vector."""
+        used = x.shape[1]
+        tag_logits = self.tagger(x)
+        if used < mask.shape[1]:
+            rest = self.tagger.bias.to(tag_logits.dtype).expand(x.shape[0], mask.shape[1] - used, -1)
+            tag_logits = torch.cat([tag_logits, rest], dim=1)
+        return {"tag_logits": tag_logits, "intent_logits": self.intent(self.pool(x, mask[:, :used]))}
 
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         tag_logits = outputs["tag_logits"].float()
@@ -222,7 +229,8 @@ class ClassificationHead(nn.Module):
         self.classifier = nn.Linear(pooled, num_labels)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"logits": self.classifier(self.pool(x, mask))}
+        # x may be a padding-aware backbone's trimmed output: the mask's first x.shape[1] positions cover it
+        return {"logits": self.classifier(self.pool(x, mask[:, : x.shape[1]]))}
 
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(outputs["logits"].float(), batch["label"], ignore_index=IGNORE)

@@ -11,8 +11,9 @@ Padding-aware compute (`padding_aware`, on by default; the same numbers up to fl
 tests/test_padding_aware.py): most rows fill few of the S positions. Positions from `uniform_from` on (no word
 in their window) hold the same vector, the bottleneck's bias, in every row, so the first token-mixing matmul
 takes the word positions plus one column sum of its weight for the rest (what `MixerPredictor` does for one
-utterance); and the head reads only word positions, so the last block's second token-mixing matmul and its
-channel mixing run on the longest row's positions only (the rest come back as zeros, which the head masks).
+utterance); and the head reads only word positions, so the last block's second token-mixing matmul, its
+channel mixing and the head run on the longest row's positions only (the tagger's logits elsewhere are its
+bias, the logits of the zero vector the plain path would hand it there, and the loss ignores them anyway).
 """
 
 from __future__ import annotations
@@ -100,10 +101,11 @@ class Mixer(nn.Module):
         )
         self.padding_aware = config.padding_aware
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, window: int | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, window: int | None = None, trim: bool = False) -> torch.Tensor:
         """window (from the model, padding-aware only): the bottleneck's window w, so that from the longest
         row's length + w on no position has a word in its window and every row of x is the bottleneck's bias.
-        Positions the mask leaves out of every row come back as zeros."""
+        Positions the mask leaves out of every row come back as zeros, or, with `trim`, not at all: the result
+        then has the longest row's positions only (the heads take that, see PNLPModel.forward)."""
         if window is None:
             return self.blocks(x)
         length = x.shape[1]
@@ -116,7 +118,7 @@ class Mixer(nn.Module):
                 uniform_from if index == 0 and uniform_from < length else None,
                 keep if index == last and keep < length else None,
             )
-        return F.pad(x, (0, 0, 0, length - x.shape[1]))
+        return x if trim else F.pad(x, (0, 0, 0, length - x.shape[1]))
 
 
 @BACKBONES.register("mixer", MixerConfig)

@@ -19,7 +19,8 @@ class PNLPModel(nn.Module):
         hidden = self.bottleneck(features, values)
         if getattr(self.backbone, "padding_aware", False):
             # With no word of a row inside position t's window, t holds the bottleneck's bias alone.
-            return self.head(self.backbone(hidden, mask, window=self.bottleneck.window), mask)
+            # The head gets the longest row's positions only (fewer than S when every row is shorter).
+            return self.head(self.backbone(hidden, mask, window=self.bottleneck.window, trim=True), mask)
         return self.head(self.backbone(hidden, mask), mask)
 
     def parameter_counts(self) -> dict[str, int]:

@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
 
 from pnlp_bench.data.base import Example
 from pnlp_bench.data.features import Featurized
+from pnlp_bench.provenance import native_bf16_cpu
 from pnlp_bench.registry import ConfigError
 from pnlp_bench.training.distributed import Distributed, from_environment
+from pnlp_bench.training.host import ALLOCATORS, prepare_host
 
 
 @dataclass
@@ -45,8 +49,13 @@ class TrainerConfig:
     # it is CUDA (batches are gathered there); torch.compile of the model's forward when `compile` is set.
     resident_data: str | bool = "auto"
     compile: bool = False
+    # The host allocator (how fast, never what: see training/host.py): auto keeps freed memory in the
+    # process when training on the CPU; system leaves glibc's defaults.
+    host_allocator: str = "auto"
 
     def validate(self, where: str) -> None:
+        if self.host_allocator not in ALLOCATORS:
+            raise ConfigError(f"{where}.host_allocator must be {' or '.join(ALLOCATORS)}, got {self.host_allocator!r}")
         if self.epochs < 1:
             raise ConfigError(f"{where}.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -73,8 +82,17 @@ class TrainerConfig:
 Scorer = Callable[[list[Example], dict[str, list]], dict]
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """What `precision=auto` means on this device: bf16 autocast on CUDA and on CPUs with native bf16
+    (AVX-512 BF16 or AMX, see `native_bf16_cpu`), fp32 elsewhere. Weights, Adam state and the loss stay fp32.
+    On the CPU the choice stands on results/precision.md: bf16 against fp32 on MTOP English, three seeds each."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" or (device.type == "cpu" and native_bf16_cpu()) else "fp32"
+
+
 def autocast_for(config: TrainerConfig, device: torch.device):
-    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    use_bf16 = resolve_precision(config.precision, device) == "bf16"
     return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
 
@@ -176,6 +194,7 @@ def train(
     device = config.resolved_device(ranks.local_rank)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
+    prepare_host(config.host_allocator, device.type)
     model.to(device)
     if keeps_data_on_device(config, device):
         data = data.to(device)
@@ -197,7 +216,9 @@ def train(
         best_value, best_epoch, history = state["best_value"], state["best_epoch"], state["history"]
         first_epoch = state["epoch"] + 1
     started = time.perf_counter()
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
+    ]
     with Progress(*columns, disable=quiet, transient=True) as progress:
         epochs_task = progress.add_task("epochs", total=config.epochs, completed=first_epoch - 1)
         batches_task = progress.add_task("batches", total=(train_size + config.batch_size - 1) // config.batch_size)
@@ -207,8 +228,11 @@ def train(
             order = torch.randperm(train_size, generator=generator).to(data.device)
             # Summed on the device in float64 (the same additions as Python floats) and read once per epoch.
             loss_total, steps = torch.zeros((), dtype=torch.float64, device=device), 0
+            gather_seconds = 0.0  # gathering batches from the featurized splits (host time; asynchronous on CUDA)
             for start in range(0, train_size, config.batch_size):
+                gather_started = time.perf_counter()
                 batch = data.batch("train", ranks.shard(order[start : start + config.batch_size]), device)
+                gather_seconds += time.perf_counter() - gather_started
                 loss_total += train_step(model, optimizer, batch, config, device, forward).double()
                 steps += 1
                 progress.advance(batches_task)
@@ -218,6 +242,7 @@ def train(
             eval_scores = score(examples["eval"], predict(model, data, "eval", config, device))
             eval_seconds = time.perf_counter() - eval_started
             value = eval_scores[monitor_language or "avg"][monitor]
+            checkpoint_started = time.perf_counter()
             improved = value > best_value
             if improved:
                 best_value, best_epoch = value, epoch
@@ -233,6 +258,7 @@ def train(
                     f"eval_{monitor}": value,
                     "train_seconds": train_seconds,
                     "eval_seconds": eval_seconds,  # prediction and scoring of the eval split
+                    "gather_seconds": gather_seconds,  # part of train_seconds
                     "samples_per_second": train_size / train_seconds,
                 }
             )
@@ -250,6 +276,7 @@ def train(
                     },
                     last_path,
                 )
+            history[-1]["checkpoint_seconds"] = time.perf_counter() - checkpoint_started  # best.pt and last.pt
             ranks.barrier()
             if on_epoch is not None:
                 on_epoch(history[-1])
