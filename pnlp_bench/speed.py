@@ -31,7 +31,6 @@ import ctypes
 import dataclasses
 import gc
 import gzip
-import functools
 import json
 import math
 import os
@@ -61,7 +60,7 @@ from pnlp_bench.projection.minhash import MinHashProjection, fingerprint_table
 from pnlp_bench.provenance import provenance
 from pnlp_bench.reference import DenseReferenceFeaturizer, DenseReferenceModel
 from pnlp_bench.registry import ConfigError
-from pnlp_bench.training.host import keep_freed_memory
+from pnlp_bench.training.host import prepare_host
 from pnlp_bench.training.trainer import TrainerConfig, keeps_data_on_device, make_optimizer, resolve_precision, train_step
 
 PRESETS = ("xs", "small", "base", "large", "xlarge")
@@ -623,24 +622,24 @@ def training_figures(
 
         return step
 
-    fast_step = with_host_allocator(trainer_step(model, optimizer, trainer), trainer.host_allocator, device)
+    fast_step = trainer_step(model, optimizer, trainer)
 
-    # Plain: the project's own path as it was before the CPU speed work, fp32, no padding-aware compute and
-    # glibc's allocator defaults, timed in the same process so the gain of the present path is a ratio, not a
-    # remembered number. The reference runs with glibc's defaults too.
+    # Plain: the project's own path as it was before the CPU speed work, fp32 (so the bag bottleneck) and no
+    # padding-aware compute, timed in the same process so the gain of the present path is a ratio, not a
+    # remembered number. All paths share the process's host allocator, set as a training run sets it
+    # (run_speed); what that setting is worth is a whole-process figure, not one of these.
     plain_trainer = dataclasses.replace(trainer, precision="fp32", compile=False)
     plain_model = copy.deepcopy(model)
     if hasattr(plain_model.backbone, "padding_aware"):
         plain_model.backbone.padding_aware = False
     plain_optimizer = make_optimizer(plain_model, plain_trainer, device)
-    plain_step = with_host_allocator(trainer_step(plain_model, plain_optimizer, plain_trainer), "system", device)
+    plain_step = trainer_step(plain_model, plain_optimizer, plain_trainer)
 
     # Reference: dense per-sample features built in the loop, dense Linear bottleneck, torch's default Adam.
     reference_batch_size = batch_size_for(config, dataset, "reference", device, available)
     reference_model.to(device)
     reference_optimizer = torch.optim.Adam(reference_model.parameters(), lr=trainer.lr)
 
-    @functools.partial(with_host_allocator, allocator="system", device=device)
     def reference_step(index: int) -> None:
         with tokenizer_on_calling_thread():
             batch = reference_batch(featurizer, examples, data, rows_of(index, reference_batch_size, order), device)
@@ -651,14 +650,11 @@ def training_figures(
     reference_seconds = warm_up(reference_step, config.warmup, device)
     fast_memory = peak_memory(fast_step, config.warmup, model, optimizer, resident if resident_data else None, device)
     reference_memory = peak_memory(reference_step, config.warmup, reference_model, reference_optimizer, None, device)
-    paths = {"fast": (fast_step, fast_batch, fast_seconds), "plain": (plain_step, fast_batch, plain_seconds),
-             "reference": (reference_step, reference_batch_size, reference_seconds)}
-    if device.type == "cpu" and trainer.host_allocator == "auto":
-        # the fast step again with glibc's allocator defaults: what keeping freed memory alone is worth
-        paths["fast_system_allocator"] = (
-            with_host_allocator(trainer_step(model, optimizer, trainer), "system", device), fast_batch, fast_seconds
-        )
-    timed = interleaved_rates(paths, config, device)
+    timed = interleaved_rates(
+        {"fast": (fast_step, fast_batch, fast_seconds), "plain": (plain_step, fast_batch, plain_seconds),
+         "reference": (reference_step, reference_batch_size, reference_seconds)},
+        config, device,
+    )
     del resident, optimizer, model, reference_optimizer, reference_model, plain_optimizer, plain_model
     bottleneck = BOTTLENECK_PATHS[fast_path]
     fast = {**timed["fast"], "batch_size": fast_batch, **fast_memory,
@@ -680,13 +676,8 @@ def training_figures(
         reference=reference,
         ratio=statistics.median(paired),
         ratio_per_repetition=paired,
-        plain={**timed["plain"], "batch_size": fast_batch, "precision": "fp32", "padding_aware": False,
-               "host_allocator": "system"},
+        plain={**timed["plain"], "batch_size": fast_batch, "precision": "fp32", "padding_aware": False},
         ratio_to_plain=statistics.median(paired_plain),
-        **({"fast_system_allocator": timed["fast_system_allocator"],
-            "ratio_to_system_allocator": statistics.median(
-                f / g for f, g in zip(timed["fast"]["repeats"], timed["fast_system_allocator"]["repeats"]))}
-           if "fast_system_allocator" in timed else {}),
         memory_ratio=_ratio(fast["peak_memory_mb"], reference["peak_memory_mb"]),
         memory_measure=("state + CUDA peak allocated in one step" if device.type == "cuda"
                         else "state + CPU peak RSS growth in one step"),
@@ -699,18 +690,6 @@ def training_figures(
         },
     )
     return figures
-
-
-def with_host_allocator(step: Callable[[int], None], allocator: str, device: torch.device) -> Callable[[int], None]:
-    """The step with the host allocator as a training run on `device` would set it (training/host.py), set
-    again before every call, since the steps of the three paths alternate in one process."""
-
-    def run(index: int) -> None:
-        if device.type == "cpu":
-            keep_freed_memory(allocator == "auto")
-        step(index)
-
-    return run
 
 
 BOTTLENECK_PATHS = {
@@ -910,10 +889,12 @@ def run_speed(config: SpeedConfig, command: str, log: Callable[[str], None] = pr
     if not config.warmup:
         config = dataclasses.replace(config, warmup=3 if device.type == "cuda" else 1)
     threads_reason = choose_threads(config.threads)
+    host_allocator = "kept freed memory" if prepare_host("auto", device.type) else "the system's defaults"
     models = Models()
     result: dict[str, Any] = {
         "kind": "bench speed", "command": command, "config": dataclasses.asdict(config),
-        "provenance": provenance(device), "hardware": {**hardware(device), "torch_threads_reason": threads_reason},
+        "provenance": provenance(device), "hardware": {**hardware(device), "torch_threads_reason": threads_reason,
+                                               "host_allocator": host_allocator},
         "featurization": [], "fingerprint_table": None, "training": [], "latency": [], "skipped": [],
     }
     feature_projection = models.projection(config.featurize_preset)
@@ -994,15 +975,11 @@ def ratios(result: dict) -> list[dict[str, Any]]:
         rows.append({"figure": f"{name} (samples/s, {item['device']})", "fast": item["fast"]["samples_per_second"]["median"],
                      "reference": item["reference"]["samples_per_second"]["median"], "ratio": item["ratio"], "better": "higher"})
         if "plain" in item:
-            rows.append({"figure": f"{name} against the plain path (fp32, not padding-aware, system allocator) (samples/s, {item['device']})",
+            rows.append({"figure": f"{name} against the plain path (fp32, not padding-aware) (samples/s, {item['device']})",
                          "fast": item["fast"]["samples_per_second"]["median"],
                          "reference": item["plain"]["samples_per_second"]["median"], "ratio": item["ratio_to_plain"],
                          "better": "higher"})
-        if "fast_system_allocator" in item:
-            rows.append({"figure": f"{name} against itself with glibc's allocator defaults (samples/s, {item['device']})",
-                         "fast": item["fast"]["samples_per_second"]["median"],
-                         "reference": item["fast_system_allocator"]["samples_per_second"]["median"],
-                         "ratio": item["ratio_to_system_allocator"], "better": "higher"})
+
         rows.append({"figure": f"{name} (peak MB, {item['memory_measure']})", "fast": item["fast"]["peak_memory_mb"],
                      "reference": item["reference"]["peak_memory_mb"], "ratio": item["memory_ratio"], "better": "lower"})
     for item in result["latency"]:
@@ -1115,7 +1092,8 @@ def provenance_lines(prov: dict, hw: dict, no_gpu: str) -> list[str]:
         f"Commit `{prov['commit']}`" + (" (**dirty tree**)" if prov.get("dirty") else " (clean tree)")
         + f", pnlp-bench {prov['package_version']}, torch {prov['torch_version']}, Python {prov['python_version']}, {prov['date']}.",
         f"Hardware: {hw['cpu']}, {hw['cpu_cores']} CPU cores, {hw['memory_gb']} GB; torch threads {hw['torch_threads']}"
-        + (f" ({hw['torch_threads_reason']})" if hw.get("torch_threads_reason") else "") + "; "
+        + (f" ({hw['torch_threads_reason']})" if hw.get("torch_threads_reason") else "")
+        + (f"; host allocator: {hw['host_allocator']}" if hw.get("host_allocator") else "") + "; "
         + (f"GPU {gpu['name']} ({gpu['memory_gb']} GB, CUDA {hw['cuda']})." if gpu is not None else no_gpu)
         + (f" Load average (1, 5, 15 min) at start {hw['load_average_at_start']}, at end {hw.get('load_average_at_end')}."
            if hw.get("load_average_at_start") else ""),
@@ -1229,20 +1207,19 @@ def render_markdown(result: dict) -> str:
     if plain_rows:
         lines += [
             "",
-            "Against the project's plain path (the same step in fp32, without padding-aware compute, with glibc's allocator defaults: the CPU default before",
-            "the speed work), timed in the same alternation; fast/plain is the median of the per-pair ratios. The last column",
-            "times the fast step once more with glibc's allocator defaults (`trainer.host_allocator=system`), in the same alternation.",
+            "Against the project's plain path (the same step in fp32, so with the bag bottleneck, and without padding-aware",
+            "compute: the CPU default before the speed work), timed in the same alternation; fast/plain is the median of the",
+            "per-pair ratios. Every path ran with the host allocator a CPU training run sets (`trainer.host_allocator=auto`).",
             "",
-            "| data | S | preset | fast precision | bottleneck | fast samples/s | plain samples/s (range) | fast/plain | fast / fast with glibc's defaults |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| data | S | preset | fast precision | bottleneck | fast samples/s | plain samples/s (range) | fast/plain |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for item in plain_rows:
             pr = item["plain"]["samples_per_second"]
             lines.append(
                 f"| {item['dataset']} | {item['seq_len']} | {PRESET_NAMES[item['preset']]} | {item['precision']} | "
                 f"{item['fast']['bottleneck'].split(' ')[0]} | {_number(item['fast']['samples_per_second']['median'], 1)} | "
-                f"{_number(pr['median'], 1)} ({_number(pr['min'], 1)}–{_number(pr['max'], 1)}) | {_times(item['ratio_to_plain'])} | "
-                f"{_times(item.get('ratio_to_system_allocator'))} |"
+                f"{_number(pr['median'], 1)} ({_number(pr['min'], 1)}–{_number(pr['max'], 1)}) | {_times(item['ratio_to_plain'])} |"
             )
     lines += [
         "",

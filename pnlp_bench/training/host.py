@@ -4,8 +4,9 @@ glibc serves large allocations (above a threshold that grows to 32 MB) with fres
 memory back to the kernel. A training step allocates and frees the same activations every step (a BASE
 token-mixing hidden of 256 rows is 32 MB in bf16, 64 MB in fp32), so every step page-faults all of them in
 again and the kernel zeroes every page, which made elementwise work (GELU and its backward, copies) the
-largest cost of a CPU step. `bench speed` times the fast step against itself with glibc's defaults in the same
-process (results/speed.md, "fast / fast with glibc's defaults"). `keep_freed_memory` tells glibc to serve everything from the heap and
+largest cost of a CPU step. A process-wide setting is measured as whole processes (results/host_allocator.md:
+`bench run` with `trainer.host_allocator=auto` against `system`, alternating), not inside `bench speed`, where
+switching it between steps leaves the heap in a state neither setting would have. `keep_freed_memory` tells glibc to serve everything from the heap and
 keep what is freed, as PyTorch's CUDA caching allocator does on the GPU; the process keeps its peak heap
 until it exits. Elsewhere (not glibc: macOS, musl) it does nothing and says so.
 """
