@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import platform
 import subprocess
 from pathlib import Path
@@ -38,19 +39,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-# The CPU flags of native bf16 arithmetic (x86): with either, bf16 matmuls run at about 3x fp32 here
-# (results/speed.md); without them torch emulates bf16 and it is slower than fp32. Never assumed from the vendor.
+# The CPU flags of native bf16 arithmetic (x86): with either the CPU multiplies bf16 in hardware; without them
+# bf16 is converted in software, which nothing here has shown to beat fp32. Never assumed from the vendor.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def _cpuinfo() -> str:
+    """/proc/cpuinfo, read once per process (precision=auto asks at every autocast)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
     """The feature flags of the first processor in /proc/cpuinfo (empty where there is none: not Linux)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return set()
-    for line in cpuinfo.splitlines():
+    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
         if line.startswith("flags") and ":" in line:
             return set(line.split(":", 1)[1].split())
     return set()

@@ -979,7 +979,6 @@ def ratios(result: dict) -> list[dict[str, Any]]:
                          "fast": item["fast"]["samples_per_second"]["median"],
                          "reference": item["plain"]["samples_per_second"]["median"], "ratio": item["ratio_to_plain"],
                          "better": "higher"})
-
         rows.append({"figure": f"{name} (peak MB, {item['memory_measure']})", "fast": item["fast"]["peak_memory_mb"],
                      "reference": item["reference"]["peak_memory_mb"], "ratio": item["memory_ratio"], "better": "lower"})
     for item in result["latency"]:

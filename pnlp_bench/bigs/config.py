@@ -14,7 +14,7 @@ import torch
 
 from pnlp_bench.models.bigs import BiGSConfig
 from pnlp_bench.registry import ConfigError
-from pnlp_bench.training.host import ALLOCATORS
+from pnlp_bench.training.host import check_allocator
 
 SCHEDULES = ("linear", "cosine", "constant")
 # the authors' GLUE recipe (bigs.md): AdamW lr 2e-5, batch 16, 3 epochs, 10% warm-up, weight decay 0.01
@@ -117,8 +117,7 @@ class BiGSTrainerConfig:
     host_allocator: str = "auto"  # as the pNLP trainer's (training/host.py)
 
     def validate(self, where: str) -> None:
-        if self.host_allocator not in ALLOCATORS:
-            raise ConfigError(f"{where}.host_allocator must be {' or '.join(ALLOCATORS)}, got {self.host_allocator!r}")
+        check_allocator(self.host_allocator, where)
         positive = ("epochs", "batch_size", "grad_accumulation", "eval_batch_size", "eval_max_positions")
         for key in positive:
             if getattr(self, key) < 1:

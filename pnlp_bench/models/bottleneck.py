@@ -89,12 +89,13 @@ class ProjectionBottleneck(nn.Module):
     def forward(self, indices: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
         """indices: [B, S, k] integer buckets in [0, F) with PAD (-1) for padding; values: optional weights."""
         indices = indices.long()
-        words = (indices != PAD).any(-1)  # positions holding a word, before word dropout blanks some
+        path = self.resolved_path(indices.device)
+        by_word = path == "words" and values is None
+        words = (indices != PAD).any(-1) if by_word else None  # word positions, before word dropout blanks some
         if self.word_dropout and self.training:
             dropped = torch.rand(indices.shape[:2], device=indices.device) < self.word_dropout
             indices = indices.masked_fill(dropped[..., None], PAD)
-        path = self.resolved_path(indices.device)
-        if path == "words" and values is None:
+        if words is not None:
             return self._words(indices, words)
         indices = window_indices(indices, self.window, self.feature_size)
         if values is not None and self.window:
@@ -129,10 +130,9 @@ class ProjectionBottleneck(nn.Module):
         counts.scatter_add_(1, torch.where(flat == PAD, self.in_dim, flat), source)
         return torch.addmm(self.bias.to(dtype), counts[:, : self.in_dim], self.weight.to(dtype))
 
-
     def _words(self, indices: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
         """The "words" path: indices [B, S, n] (PAD for padding and dropped words), words [B, S] the word positions."""
-        batch, length, per_word = indices.shape
+        batch, length, _ = indices.shape
         slots, dim = 2 * self.window + 1, self.out_dim
         stacked = self.weight.view(slots, self.feature_size, dim).permute(1, 0, 2).reshape(self.feature_size, slots * dim)
         rows = indices[words]  # [N, n]

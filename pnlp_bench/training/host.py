@@ -17,6 +17,8 @@ import ctypes
 import ctypes.util
 import functools
 
+from pnlp_bench.registry import ConfigError
+
 # <malloc.h>
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
@@ -26,6 +28,12 @@ DEFAULT_TRIM_THRESHOLD = 128 * 1024
 KEEP_TRIM_THRESHOLD = 2**30  # 1 GB: freed memory below this much at the heap's top stays in the process
 
 ALLOCATORS = ("auto", "system")
+
+
+def check_allocator(value: str, where: str) -> None:
+    """The config check both trainer configs share."""
+    if value not in ALLOCATORS:
+        raise ConfigError(f"{where}.host_allocator must be {' or '.join(ALLOCATORS)}, got {value!r}")
 
 
 @functools.cache

@@ -27,7 +27,7 @@ from pnlp_bench.data.features import Featurized
 from pnlp_bench.provenance import native_bf16_cpu
 from pnlp_bench.registry import ConfigError
 from pnlp_bench.training.distributed import Distributed, from_environment
-from pnlp_bench.training.host import ALLOCATORS, prepare_host
+from pnlp_bench.training.host import check_allocator, prepare_host
 
 
 @dataclass
@@ -54,8 +54,7 @@ class TrainerConfig:
     host_allocator: str = "auto"
 
     def validate(self, where: str) -> None:
-        if self.host_allocator not in ALLOCATORS:
-            raise ConfigError(f"{where}.host_allocator must be {' or '.join(ALLOCATORS)}, got {self.host_allocator!r}")
+        check_allocator(self.host_allocator, where)
         if self.epochs < 1:
             raise ConfigError(f"{where}.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
