@@ -74,7 +74,7 @@ def score_run(run_dir: Path, splits: list[str]) -> dict:
     for decode in dict.fromkeys(["argmax", run_decode]):
         model.head.decode = decode
         for split in splits:
-            predicted = predict(model, data, split, TrainerConfig(device="cpu"), torch.device("cpu"))
+            predicted = predict(model, data, split, TrainerConfig(device="cpu", precision="fp32"), torch.device("cpu"))
             examples = loaded.splits[split]
             per_lang: dict[str, dict] = {}
             for lang in data_config.languages:
@@ -108,7 +108,7 @@ def render(results: list[dict]) -> str:
         "ignored), micro-averaged over the pooled test files, after 50 epochs: BASE 79.4, X-SMALL 79.3, X-LARGE 82.1. "
         "The paper's MTOP English eval exact match is 80.8 (BASE) and 76.9 (X-SMALL). "
         "`peer acc` below is that metric computed on our checkpoints (each selected on the eval split by its own "
-        "monitor, never on test); `EM` is exact match (intent and every tag).",
+        "monitor, never on test); `EM` is exact match (intent and every tag). Predictions are computed in fp32.",
         "",
         f"Computed by `tools/peer_metric.py` at commit {str(code_state()['commit'])[:10]} on {today}, CPU: {cpu_model()} ({platform.machine()}); "
         "each run row names the commit that trained it.",
