@@ -87,6 +87,10 @@ TARGETS = {
     "imdb_featurize_seconds": 30.0,
     "fingerprint_table_seconds": 10.0,
     "base_latency_p50_ms": 1.0,
+    # the CPU speed issue (2 cores): BASE training, X-LARGE and IMDB BASE against the plain path, predictor p50
+    "cpu_base_train": 3_400.0,
+    "cpu_ratio_to_plain": 5.0,
+    "predictor_p50_one_thread_ms": 0.35,
 }
 IMDB_TRAIN_DOCUMENTS = 25_000
 
@@ -566,6 +570,60 @@ def reference_batch(
     return batch
 
 
+# Op categories of the step profile, by ATen name; ops under the optimizer's step count as the optimizer.
+STEP_CATEGORIES = (
+    ("matmul", {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_int_mm", "aten::linear"}),
+    ("GELU (forward, backward)", {"aten::gelu", "aten::gelu_backward"}),
+    ("LayerNorm (forward, backward)", {"aten::native_layer_norm", "aten::native_layer_norm_backward"}),
+    ("copies, casts, fills", {"aten::copy_", "aten::_to_copy", "aten::clone", "aten::fill_", "aten::zero_", "aten::cat",
+                              "aten::contiguous", "aten::constant_pad_nd", "aten::empty", "aten::empty_strided"}),
+    ("gathers, scatters, bags", {"aten::index", "aten::index_put_", "aten::_index_put_impl_", "aten::scatter_add_",
+                                 "aten::embedding_bag", "aten::_embedding_bag", "aten::_embedding_bag_backward",
+                                 "aten::_embedding_bag_dense_backward", "aten::index_select", "aten::nonzero",
+                                 "aten::max_pool1d", "aten::max_pool1d_with_indices", "aten::masked_fill_", "aten::gather"}),
+    ("adds, products, reductions", {"aten::add", "aten::add_", "aten::sum", "aten::mul", "aten::mul_", "aten::div",
+                                    "aten::div_", "aten::sub", "aten::mean", "aten::any", "aten::ne", "aten::eq", "aten::where"}),
+    ("loss", {"aten::_log_softmax", "aten::_log_softmax_backward_data", "aten::nll_loss_forward",
+              "aten::nll_loss_backward", "aten::nll_loss2d_forward", "aten::nll_loss2d_backward"}),
+)
+
+
+def step_profile(step: Callable[[int], None], steps: int, batch_size: int, flops_per_sample: float) -> dict[str, Any]:
+    """Where a training step's time goes, from torch's profiler over `steps` warm steps: each op's self time on
+    the calling thread (intra-op threads work inside it), summed by category, and what is left (Python,
+    autograd bookkeeping) as "outside ops". The matmul time alone bounds samples/s were everything else free:
+    the figure that says what a faster elementwise path could reach at most."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step(0)
+    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+        started = time.perf_counter()
+        for index in range(steps):
+            step(index)
+        wall = time.perf_counter() - started
+    seconds: dict[str, float] = {}
+    for event in profiled.events():
+        if not event.name.startswith("aten::"):
+            continue
+        parent, in_optimizer = event.cpu_parent, False
+        while parent is not None and not in_optimizer:
+            in_optimizer, parent = parent.name.startswith("Optimizer.step"), parent.cpu_parent
+        category = "optimizer (Adam)" if in_optimizer else next(
+            (name for name, ops in STEP_CATEGORIES if event.name in ops), "other ops")
+        seconds[category] = seconds.get(category, 0.0) + event.self_cpu_time_total / 1e6
+    seconds["outside ops"] = max(wall - sum(seconds.values()), 0.0)
+    matmul = seconds.get("matmul", 0.0)
+    return {
+        "steps": steps,
+        "wall_seconds_per_step": wall / steps,
+        "shares": {name: value / wall for name, value in sorted(seconds.items(), key=lambda item: -item[1])},
+        "matmul_seconds_per_step": matmul / steps,
+        "matmul_only_bound_samples_per_second": batch_size * steps / matmul if matmul else None,
+        "matmul_gflops_in_step": flops_per_sample * batch_size * steps / matmul / 1e9 if matmul else None,
+        "note": "profiled steps run slower than timed ones (the profiler's own cost); shares are the reading",
+    }
+
+
 def uses_bf16(config: SpeedConfig, device: torch.device) -> bool:
     return resolve_precision(config.precision, device) == "bf16"
 
@@ -655,6 +713,8 @@ def training_figures(
          "reference": (reference_step, reference_batch_size, reference_seconds)},
         config, device,
     )
+    profile_steps = 3 if device.type == "cpu" else 0  # the CUDA profile is `bench speed length profile=gpu`'s job
+    profiled = step_profile(fast_step, profile_steps, fast_batch, flops_by_path[fast_path]) if profile_steps else None
     del resident, optimizer, model, reference_optimizer, reference_model, plain_optimizer, plain_model
     bottleneck = BOTTLENECK_PATHS[fast_path]
     fast = {**timed["fast"], "batch_size": fast_batch, **fast_memory,
@@ -687,6 +747,7 @@ def training_figures(
             "gemm_gflops": shape_rate,
             "achieved_gflops": fast_rate * fast_flops / 1e9,
             "gemm_shape_bound_samples_per_second": shape_rate * 1e9 / fast_flops,
+            "step_profile": profiled,
         },
     )
     return figures
@@ -1069,6 +1130,49 @@ def targets(result: dict, config: SpeedConfig, device: torch.device) -> list[dic
         row["status"] = "measured (best thread count; fp32" + (" and int8" if "int8_p50_ms" in row else " only: " + base["int8"]) + \
             (", model and predictor)" if any(key.startswith("predictor") for key in measured) else ")")
     rows.append(row)
+    rows += cpu_targets(result, device)
+    return rows
+
+
+def cpu_targets(result: dict, device: torch.device) -> list[dict[str, Any]]:
+    """The CPU speed issue's targets (2 cores): each measured on this run's CPU, or why not."""
+    rows = []
+    on_cpu = device.type == "cpu"
+    goal = TARGETS["cpu_base_train"]
+    for dataset in ("multiatis", "mtop_sample"):
+        figures = _training(result, dataset, "base")
+        row = {"target": f"CPU: BASE training on {dataset} >= {goal:,.0f} samples/s", "goal": goal, "unit": "samples/s",
+               "measured": None, "met": None}
+        if figures is None or not on_cpu:
+            row["status"] = "not measured (not trained on the CPU in this run)"
+        else:
+            rate = figures["fast"]["samples_per_second"]["median"]
+            row.update(measured=rate, met=rate >= goal, status=f"measured on {result['hardware']['cpu']}")
+            profiled = figures["analysis"].get("step_profile")
+            if profiled and profiled["matmul_only_bound_samples_per_second"]:
+                row["matmul_only_bound"] = profiled["matmul_only_bound_samples_per_second"]
+        rows.append(row)
+    goal = TARGETS["cpu_ratio_to_plain"]
+    for dataset, preset in (("multiatis", "xlarge"), ("imdb", "base")):
+        figures = _training(result, dataset, preset)
+        row = {"target": f"CPU: {PRESET_NAMES[preset]} on {dataset} >= {goal:g}× the plain path", "goal": goal, "unit": "×",
+               "measured": None, "met": None}
+        if figures is None or not on_cpu or "ratio_to_plain" not in figures:
+            row["status"] = "not measured (data set or preset not trained on the CPU in this run)"
+        else:
+            row.update(measured=figures["ratio_to_plain"], met=figures["ratio_to_plain"] >= goal, status="measured")
+        rows.append(row)
+    goal = TARGETS["predictor_p50_one_thread_ms"]
+    base = next((item for item in result["latency"] if item["preset"] == "base"), None)
+    row = {"target": f"CPU: BASE MixerPredictor p50 <= {goal:g} ms on one thread (warm word cache)", "goal": goal, "unit": "ms",
+           "measured": None, "met": None}
+    chosen = [r for r in (base or {}).get("rows", [])
+              if (r["path"], r["scope"], r["threads"]) == ("predictor", "end_to_end", 1)]
+    if chosen:
+        row.update(measured=chosen[0]["p50_ms"], met=chosen[0]["p50_ms"] <= goal, status="measured")
+    else:
+        row["status"] = "not measured (BASE or one thread not in the latency figures)"
+    rows.append(row)
     return rows
 
 
@@ -1151,6 +1255,8 @@ def render_markdown(result: dict) -> str:
             notes.append(f"here: {_number(row['here'])} samples/s, FLOP bound at the best matmul rate seen here {_number(row['here_bound'])}")
         if "estimate" in row:
             notes.append(f"estimate for 25,000: {row['estimate']:.1f} s")
+        if "matmul_only_bound" in row:
+            notes.append(f"the step's own matmuls alone allow at most {_number(row['matmul_only_bound'])} samples/s (step profile below)")
         for key, label in (("fp32", "model fp32"), ("int8", "model int8"), ("predictor_end_to_end", "predictor fp32, warm word cache"),
                            ("predictor_end_to_end_cold_cache", "predictor fp32, cold word cache")):
             if f"{key}_p50_ms" in row:
@@ -1243,6 +1349,7 @@ def render_markdown(result: dict) -> str:
             f"{_number(analysis['gemm_shape_bound_samples_per_second'])} | {_number(analysis['best_rate_bound_samples_per_second'])} | "
             f"{_number(item['fast']['samples_per_second']['median'])} |"
         )
+    lines += step_profile_lines(result)
     lines += ["", "## 3. Single-utterance latency (CPU, batch 1)", ""]
     for item in result["latency"]:
         lines += [
@@ -1294,6 +1401,33 @@ def render_markdown(result: dict) -> str:
     for skipped in result["skipped"]:
         lines.append(f"\nSkipped {skipped['dataset']}: {skipped['reason']}")
     return "\n".join(lines) + "\n"
+
+
+def step_profile_lines(result: dict) -> list[str]:
+    profiled = [item for item in result["training"] if item["analysis"].get("step_profile")]
+    if not profiled:
+        return []
+    categories = list(dict.fromkeys(name for item in profiled for name in item["analysis"]["step_profile"]["shares"]))
+    lines = [
+        "",
+        "### Where a fast step's time goes (torch profiler, self time per op on the calling thread)",
+        "",
+        "Share of the profiled steps' wall time per op category (`STEP_CATEGORIES` in `pnlp_bench/speed.py`; ops",
+        "inside Adam's step count as the optimizer; \"outside ops\" is Python and autograd bookkeeping). Matmul-only",
+        "bound: samples/s if every op but the matmuls took no time, from the matmuls' own time in the step; matmul",
+        "rate in step: the counted FLOPs over that time. Profiled steps are slower than timed ones; shares are the reading.",
+        "",
+        "| data | preset | " + " | ".join(categories) + " | matmul rate in step (GFLOP/s) | matmul-only bound (samples/s) | measured samples/s |",
+        "|---|---|" + "---|" * (len(categories) + 3),
+    ]
+    for item in profiled:
+        step = item["analysis"]["step_profile"]
+        shares = " | ".join(f"{100 * step['shares'].get(name, 0.0):.0f}%" for name in categories)
+        lines.append(
+            f"| {item['dataset']} | {PRESET_NAMES[item['preset']]} | {shares} | {_number(step['matmul_gflops_in_step'])} | "
+            f"{_number(step['matmul_only_bound_samples_per_second'])} | {_number(item['fast']['samples_per_second']['median'])} |"
+        )
+    return lines
 
 
 def write_report(result: dict, output: str, render: Callable[[dict], str] | None = None) -> tuple[Path, Path]:

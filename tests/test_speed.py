@@ -157,6 +157,11 @@ def test_bench_speed_quick_writes_a_well_formed_report(tmp_path):
     assert training["plain"]["samples_per_second"]["median"] > 0 and training["ratio_to_plain"] > 0
     assert any("against the plain path" in row["figure"] for row in record["ratios"])
     assert {row["target"].split(" ")[0] for row in record["targets"]} >= {"multiATIS", "IMDB", "fingerprint", "BASE"}
+    profiled = training["analysis"]["step_profile"]
+    if not torch.cuda.is_available():  # the CPU step profile: shares of a real step, the matmul-only bound above it
+        assert abs(sum(profiled["shares"].values()) - 1.0) < 1e-6 and profiled["shares"]["matmul"] > 0
+        assert profiled["matmul_only_bound_samples_per_second"] > training["fast"]["samples_per_second"]["median"] / 2
+        assert any(row["target"].startswith("CPU: BASE MixerPredictor") for row in record["targets"])
     markdown = (tmp_path / "results" / "speed.md").read_text()
     assert record["provenance"]["commit"] in markdown and "fast/reference" in markdown and "fast/plain" in markdown
     if not torch.cuda.is_available():
