@@ -588,6 +588,21 @@ STEP_CATEGORIES = (
 )
 
 
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """The profiler's native side prints a line at every start and stop on file descriptor 2 (no setting turns
+    it off): point that descriptor at /dev/null meanwhile. Python errors still propagate as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def step_profile(step: Callable[[int], None], steps: int, batch_size: int, flops_per_sample: float) -> dict[str, Any]:
     """Where a training step's time goes, from torch's profiler over `steps` warm steps: each op's self time on
     the calling thread (intra-op threads work inside it), summed by category, and what is left (Python,
@@ -596,7 +611,7 @@ def step_profile(step: Callable[[int], None], steps: int, batch_size: int, flops
     from torch.profiler import ProfilerActivity, profile
 
     step(0)
-    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+    with native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU]) as profiled:
         started = time.perf_counter()
         for index in range(steps):
             step(index)
