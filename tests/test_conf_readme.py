@@ -36,3 +36,17 @@ def test_every_file_the_conf_readme_names_exists():
     for piece in readme.split("`"):
         if piece.startswith("pnlp_bench/") and piece.endswith(".py") and "<" not in piece:
             assert (root / piece).is_file(), f"conf/README.md names {piece}, which does not exist"
+
+
+def test_every_repository_file_a_comment_names_exists():
+    """Comments and config notes that point at a file of the repository (pnlp_bench/…, tests/…, tools/…,
+    experiments/…, results/…) point at one that exists."""
+    root = CONF.parent.parent
+    pattern = re.compile(r"\b((?:pnlp_bench|tests|tools|experiments)/[\w/.-]+\.(?:py|yaml|md|sh))\b")
+    missing = []
+    for path in [*root.glob("pnlp_bench/**/*.py"), *root.glob("pnlp_bench/**/*.yaml"), *root.glob("experiments/*.yaml"),
+                 *root.glob("tools/*")]:
+        for name in pattern.findall(path.read_text(errors="ignore")):
+            if "<" not in name and "N." not in name and not (root / name).exists():
+                missing.append(f"{path.relative_to(root)} names {name}")
+    assert not missing, "\n".join(missing)

@@ -2,7 +2,7 @@
 
 The released BiGS checkpoints use `bert-large-uncased`'s tokenizer, whose vocabulary is the 30,522 entries of
 `bert-base-uncased` shipped in `pnlp_bench/assets/vocab/`. Normalisation (lower-casing, accent stripping,
-CJK spacing) and pre-tokenisation are BERT's, through the `tokenizers` library; `tests/test_bigs_tasks.py`
+CJK spacing) and pre-tokenisation are BERT's, through the `tokenizers` library; `tests/test_text_data.py`
 checks the ids against `transformers.BertTokenizer`.
 
 Sequences are ``[CLS] a [SEP]`` and ``[CLS] a [SEP] b [SEP]`` (token types 0 for a, 1 for b), padded to
