@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import time
 import traceback
 from pathlib import Path
@@ -28,6 +27,8 @@ from rich.table import Table
 
 from pnlp_bench import metrics as metric_functions
 from pnlp_bench import store
+from pnlp_bench.core.compose import path_component  # noqa: F401  (registers the config's resolvers)
+from pnlp_bench.core.identity import FAMILIES, config_identity
 from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.loggers import LOGGERS
@@ -41,31 +42,24 @@ from pnlp_bench.quantize import QuantizeConfig, evaluate_int8
 from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.training.trainer import TrainerConfig, resolve_precision, train
 
-OmegaConf.register_new_resolver("bench_hash", lambda text: hashlib.sha256(str(text).encode()).hexdigest()[:8], replace=True)
-
-
-def path_component(text: object) -> str:
-    """One folder name from a config choice: separators and `..` flattened, so a run folder built from
-    choices (`data=../../x`) cannot leave `output_root/runs`."""
-    flat = re.sub(r"[\\/:]+", "_", str(text)).replace("..", "_").strip(" .")
-    return flat or "_"
-
-
-OmegaConf.register_new_resolver("bench_dir", path_component, replace=True)
-OmegaConf.register_new_resolver("bench_asset", lambda name: str(asset(name)), replace=True)
-
-
 def options(node: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
 
 
-def identity_options(cfg: DictConfig) -> dict[str, Any]:
-    """What a run's identity hashes: the resolved config (BiGS runs: without the pNLP-Mixer nodes)."""
-    if cfg.backbone.name == "bigs":
-        from pnlp_bench.bigs.pipeline import bigs_options
+def run_identity(cfg: DictConfig) -> dict[str, str]:
+    """The run's identity (pnlp_bench/core/identity.py): the run folder, the store and the tables key on it."""
+    return {"config_hash": config_identity(cfg), "code_version": store.code_version()}
 
-        return bigs_options(cfg)
-    return options(cfg)
+
+def check_family(cfg: DictConfig) -> str:
+    """The `family` key names the pipeline; a backbone of the other family is refused, never reinterpreted."""
+    family = str(cfg.get("family"))
+    if family not in FAMILIES:
+        raise ConfigError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    if (cfg.backbone.name == "bigs") != (family == "bigs"):
+        raise ConfigError(f"family={family} does not run backbone={cfg.backbone.name}: "
+                          "choose a model=bigs_* or backbone=bigs preset for BiGS, any other backbone for pNLP-Mixer")
+    return family
 
 
 def seed_everything(seed: int) -> None:
@@ -142,7 +136,7 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    if cfg.backbone.name == "bigs":
+    if check_family(cfg) == "bigs":
         # BiGS reads WordPiece text, not projected words: its own pipeline, same run record conventions
         from pnlp_bench.bigs.pipeline import run_bigs
 
@@ -152,7 +146,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     code = code_state()
     console = Console(quiet=bool(cfg.quiet))
-    identity = {"config_hash": store.config_hash(identity_options(cfg)), "code_version": store.code_version()}
+    identity = run_identity(cfg)
     previous = finished_record(run_dir, identity)
     if previous is not None:
         console.print(f"already finished with this config and code: {run_dir / 'metrics.json'}")
@@ -287,20 +281,35 @@ def record_failure(run_dir: Path, error: BaseException, cfg: DictConfig | None =
     if cfg is None:
         return
     try:
-        identity = {"config_hash": store.config_hash(identity_options(cfg)), "code_version": store.code_version()}
+        keys = run_identity(cfg)
         output_root = str(cfg.output_root)
     except Exception:  # a config that does not resolve has no identity: metrics.json alone says why
         return
-    store.append(output_root, {"status": "failed", **identity, "error": message.splitlines()[0], "run_dir": str(run_dir)})
+    store.append(output_root, {"status": "failed", **keys, "error": message.splitlines()[0], "run_dir": str(run_dir)})
 
 
 FAILED_JOBS: list[str] = []
+
+
+def adopt_legacy_run_dir(run_dir: Path, override_dirname: str, console: Console) -> None:
+    """An unfinished run in a folder of the old naming (a hash of the override string, before run folders
+    were named by identity) goes on here: its files move to the new folder, so no finished epoch is lost."""
+    legacy = run_dir.parent / f"{run_dir.name.rsplit('-', 1)[0]}-{hashlib.sha256(override_dirname.encode()).hexdigest()[:8]}"
+    if legacy == run_dir or not (legacy / "last.pt").is_file() or (run_dir / "last.pt").exists():
+        return
+    for item in legacy.iterdir():
+        if item.name != ".hydra" and not (run_dir / item.name).exists():
+            item.replace(run_dir / item.name)
+    (legacy / "MOVED").write_text(f"this unfinished run goes on in {run_dir}\n")
+    console.print(f"going on from {legacy} (a run folder of the old naming), moved to {run_dir}")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
+    if cfg.get("resume"):
+        adopt_legacy_run_dir(run_dir, hydra_config.job.override_dirname, Console(quiet=bool(cfg.get("quiet"))))
     sweeping = hydra_config.mode == RunMode.MULTIRUN
     try:
         run(cfg, run_dir)

@@ -1,7 +1,8 @@
 """The results store: one append-only JSON-lines file of finished run records, shared by every launcher.
 
-A record's identity is `config_hash` (the resolved config minus keys that do not change the result) plus
-`code_version` (the package version), so a table knows which of its cells are
+A record's identity is `config_hash` (what its resolved config changes from the defaults, less the keys that do
+not change the result: `pnlp_bench/core/identity.py`) plus `code_version` (the package version), so a table
+knows which of its cells are
 finished with the current code, whichever launcher or machine ran them. Appends take a file lock, so
 concurrent sweeps can share one store without losing or interleaving lines.
 """
@@ -17,29 +18,7 @@ from typing import Any
 from filelock import FileLock
 
 import pnlp_bench
-
-# Keys that change where, how fast or how loudly a run happens, not what it computes.
-VOLATILE_KEYS = (
-    "quiet", "resume", "logger", "output_root", "trainer.device", "trainer.num_threads", "trainer.eval_batch_size",
-    "trainer.resident_data", "trainer.compile", "data.root", "trainer.eval_max_positions", "backbone.padding_aware",
-    "trainer.host_allocator",
-)
-
-# Keys added after cells were already run, at the value that reproduces the code before them: a key at its
-# neutral value is left out of the hash, so adding an option does not orphan every finished cell. Add the key
-# here when you add the option; a run that sets it to anything else hashes differently.
-NEUTRAL_DEFAULTS: dict[str, Any] = {
-    "init": None,
-    "quantize.int8": False,
-    "quantize.mode": "simulated",
-    "data.eval_limit": None,
-    "data.test_limit": None,
-    "bottleneck.word_dropout": 0.0,
-    "projection.init_std": 1.0,
-    "data.head_options.decode": "argmax",
-    "data.monitor_language": None,
-}
-
+from pnlp_bench.core.identity import identity_of
 
 def code_version() -> str:
     """The package version: bump it when a change alters results, and every finished cell is re-run.
@@ -49,21 +28,8 @@ def code_version() -> str:
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
-    trimmed = json.loads(json.dumps(resolved, sort_keys=True, default=str))
-    for dotted in (*VOLATILE_KEYS, *NEUTRAL_DEFAULTS):
-        node = trimmed
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.get(key, {}) if isinstance(node, dict) else {}
-        if not isinstance(node, dict) or leaf not in node:
-            continue
-        if dotted in VOLATILE_KEYS or node[leaf] == NEUTRAL_DEFAULTS[dotted]:
-            del node[leaf]
-            # A top-level group left empty (quantize) hashes as if it had never existed; a nested mapping that
-            # existed empty before its key was added (data.head_options) stays, as it was hashed then.
-            if len(parents) == 1 and not node:
-                del trimmed[parents[0]]
-    return hashlib.sha256(json.dumps(trimmed, sort_keys=True).encode()).hexdigest()[:16]
+    """A resolved config's run identity (the one rule of `pnlp_bench/core/identity.py`)."""
+    return identity_of(resolved)
 
 
 def store_path(output_root: str | Path) -> Path:
@@ -112,7 +78,7 @@ def finished(output_root: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def rehash(output_root: str | Path) -> int:
-    """Re-key finished records whose hash rule changed since they ran (an option made volatile or neutral).
+    """Re-key finished records whose identity rule changed since they ran (an option made ignored, the rule itself).
 
     Each record's own `config.yaml` (in its run folder) is hashed with today's rule; where that differs from
     the stored hash, a copy of the record is appended under the new hash, marked `rehashed_from`. Metrics,

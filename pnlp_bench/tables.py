@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra import compose, initialize_config_module
 
 from pnlp_bench import store
+from pnlp_bench.core.compose import compose
+from pnlp_bench.core.identity import config_identity
 from pnlp_bench.paths import data_dir_candidates
 from pnlp_bench.registry import ConfigError
 
@@ -184,11 +185,8 @@ def load_spec(number: str) -> TableSpec:
 
 
 def cell_identity(overrides: list[str]) -> tuple[str, str]:
-    from pnlp_bench.run import identity_options  # (importing run registers the resolvers the configs use)
-
-    with initialize_config_module(config_module="pnlp_bench.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    return store.config_hash(identity_options(cfg)), store.code_version()
+    """The identity `bench run <overrides>` records under (the run folder and the store use the same)."""
+    return config_identity(compose(overrides)), store.code_version()
 
 
 def missing_data(spec: TableSpec) -> list[str]:

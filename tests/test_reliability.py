@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pnlp_bench import store
-from pnlp_bench.run import path_component
+from pnlp_bench.core.compose import path_component
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,9 +35,10 @@ from pnlp_bench.provenance import provenance
 from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.training.host import prepare_host
 from pnlp_bench import store
+from pnlp_bench.core.identity import UNREAD_BY_FAMILY, config_identity
 from pnlp_bench.run import finished_record, seed_everything, write_json
 
-PNLP_ONLY = ("projection", "bottleneck", "size", "quantize")
+PNLP_ONLY = UNREAD_BY_FAMILY["bigs"]
 FINETUNE_REPORTING = (
     "dev split, final epoch (as the paper's PyTorch numbers; GLUE and SCROLLS test labels are hidden). "
     "`best` holds the best evaluation over epochs, which the authors' JAX script reports instead."
@@ -86,7 +87,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     console = Console(quiet=bool(cfg.quiet))
     refuse_pnlp_only_options(cfg)
     resolved = bigs_options(cfg)
-    identity = {"config_hash": store.config_hash(resolved), "code_version": store.code_version()}
+    identity = {"config_hash": config_identity(cfg), "code_version": store.code_version()}
     previous = finished_record(run_dir, identity)
     if previous is not None:
         console.print(f"already finished with this config and code: {run_dir / 'metrics.json'}")

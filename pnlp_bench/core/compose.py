@@ -1,0 +1,75 @@
+"""Config composition for everything that is not `bench run` itself (tables, speed, tools, tests), and the
+resolvers the configs use, registered when this module is imported (so whoever composes imports it).
+
+`compose(overrides)` gives what `bench run <overrides>` would run with (without the `hydra` node);
+`default_config()` the resolved config of `bench run` with no overrides, the baseline of a run's identity."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_MODULE = "pnlp_bench.conf"
+
+
+def path_component(text: object) -> str:
+    """One folder name from a config choice: separators and `..` flattened, so a run folder built from
+    choices (`data=../../x`) cannot leave `output_root/runs`."""
+    flat = re.sub(r"[\\/:]+", "_", str(text)).replace("..", "_").strip(" .")
+    return flat or "_"
+
+
+def _asset(name: str) -> str:
+    return str(Path(str(resources.files("pnlp_bench") / "assets" / name)))
+
+
+def _run_identity(*, _root_: DictConfig) -> str:
+    """The run folder's name part: the same identity the store and the tables use (core/identity.py).
+
+    A config that does not resolve (a BiGS model on a pNLP data set) gets a name from its unresolved text, so
+    Hydra can start the job and the run can fail with its own one-line error there."""
+    from pnlp_bench.core.identity import config_identity
+
+    try:
+        return config_identity(_root_)
+    except Exception:  # noqa: BLE001  (the job reports the config's error itself)
+        task = OmegaConf.masked_copy(_root_, [key for key in _root_ if key != "hydra"])
+        return "unresolved-" + hashlib.sha256(OmegaConf.to_yaml(task).encode()).hexdigest()[:8]
+
+
+OmegaConf.register_new_resolver("bench_hash", lambda text: hashlib.sha256(str(text).encode()).hexdigest()[:8], replace=True)
+OmegaConf.register_new_resolver("bench_dir", path_component, replace=True)
+OmegaConf.register_new_resolver("bench_asset", _asset, replace=True)
+OmegaConf.register_new_resolver("bench_identity", _run_identity, replace=True)
+
+
+def compose(overrides: list[str] | None = None) -> DictConfig:
+    """The task config `bench run <overrides>` composes, interpolations left in place (resolve when reading).
+
+    Inside a running Hydra app (a `bench run` job) Hydra's own loader is used; elsewhere a temporary one."""
+    overrides = list(overrides or [])
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(config_name="config", overrides=overrides)
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides)
+
+
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict[str, Any]:
+    return OmegaConf.to_container(compose([]), resolve=True)  # type: ignore[return-value]
+
+
+def default_config() -> dict[str, Any]:
+    """The resolved config of `bench run` with no overrides (a fresh copy: callers may change it)."""
+    import copy
+
+    return copy.deepcopy(_defaults())

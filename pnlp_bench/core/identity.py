@@ -1,0 +1,129 @@
+"""One run identity for the run folder, the results store and the tables.
+
+A run is what its resolved config changes from the defaults (`bench run` with no overrides), less the keys
+that change where, how fast or how loudly it runs (`IGNORED`) and the nodes its family does not read
+(`UNREAD_BY_FAMILY`): the identity hashes that delta (the idea of dora's signatures). So `bench run` and
+`bench run seed=0` are one run, in one folder under one store key, and an option added later leaves every
+finished cell's identity as it was when its default does what the code did before: a key a config lacks (a
+`config.yaml` written before the key existed) counts as its default. Only an option whose default differs
+from the old behaviour needs a line in VALUES_BEFORE_THE_KEY, so that older records keep their identity.
+
+A change of a default value changes what the runs that rely on it compute: bump the package version then
+(`code_version`), which every record keys on beside this hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+# Where, how fast or how loudly a run happens, not what it computes.
+IGNORED = (
+    "quiet", "resume", "logger", "output_root", "data.root",
+    "trainer.device", "trainer.num_threads", "trainer.eval_batch_size", "trainer.eval_max_positions",
+    "trainer.resident_data", "trainer.compile", "trainer.host_allocator", "backbone.padding_aware",
+)
+
+# Keys added after runs were recorded, with the value that reproduces what the code did before the key
+# existed. A config that lacks one (a `config.yaml` written then) is read with that value, never with
+# today's default: a run from before `data.head_options.decode` decoded by argmax, whatever the default is
+# now. New configs hold every key, so this only keeps old records under their true identity.
+VALUES_BEFORE_THE_KEY: dict[str, Any] = {
+    "init": None,
+    "quantize.int8": False,
+    "quantize.mode": "simulated",
+    "data.eval_limit": None,
+    "data.test_limit": None,
+    "bottleneck.word_dropout": 0.0,
+    "projection.init_std": 1.0,
+    "data.head_options.decode": "argmax",
+    "data.monitor_language": None,
+}
+
+FAMILIES = ("mixer", "bigs")
+
+# Nodes of the shared config a family never reads (their interpolations may not even resolve there).
+UNREAD_BY_FAMILY = {
+    "mixer": (),
+    "bigs": ("projection", "bottleneck", "size", "quantize"),
+}
+
+
+def family_of(cfg: DictConfig | dict[str, Any]) -> str:
+    """The config's model family (its `family` key; configs written before the key: from the backbone)."""
+    family = cfg.get("family")
+    if family:
+        return str(family)
+    backbone = cfg.get("backbone") or {}
+    return "bigs" if backbone.get("name") == "bigs" else "mixer"
+
+
+def read_view(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without the nodes its family does not read."""
+    unread = UNREAD_BY_FAMILY.get(family_of(cfg), ())
+    task = [key for key in cfg if key not in unread and key != "hydra"]
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, task), resolve=True)  # type: ignore[return-value]
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted leaves of nested mappings; lists and empty mappings are leaves."""
+    if isinstance(node, dict) and node:
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: node}
+
+
+def with_keys_of_then(resolved: dict[str, Any]) -> dict[str, Any]:
+    """`resolved` with each key of VALUES_BEFORE_THE_KEY it lacks set to that value (where its parent exists)."""
+    import copy
+
+    filled = copy.deepcopy(resolved)
+    filled.setdefault("family", family_of(resolved))  # configs before the key: BiGS runs were told by their backbone
+    for dotted, value in VALUES_BEFORE_THE_KEY.items():
+        *parents, leaf = dotted.split(".")
+        node: Any = filled
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf not in node:
+            node[leaf] = value
+    return filled
+
+
+def _ignored(key: str) -> bool:
+    return any(key == name or key.startswith(name + ".") for name in IGNORED)
+
+
+def _canonical(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def delta(resolved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The leaves of `resolved` that differ from `defaults` (or that the defaults lack), ignored keys left out."""
+    base = {key: _canonical(value) for key, value in flatten(defaults).items()}
+    return {
+        key: value
+        for key, value in ((key, _canonical(value)) for key, value in flatten(resolved).items())
+        if not _ignored(key) and (key not in base or base[key] != value)
+    }
+
+
+def identity_of(resolved: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:
+    """The identity of a resolved config (a run folder's `config.yaml`, a composed cell)."""
+    if defaults is None:
+        from pnlp_bench.core.compose import default_config
+
+        defaults = default_config()
+    unread = UNREAD_BY_FAMILY.get(family_of(resolved), ())
+    read = {key: value for key, value in resolved.items() if key not in unread and key != "hydra"}
+    changed = delta(with_keys_of_then(read), with_keys_of_then(defaults))
+    return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_identity(cfg: DictConfig) -> str:
+    """The identity of a composed config (resolved here): what `bench run`, `bench table` and the store all
+    call a run."""
+    return identity_of(read_view(cfg))

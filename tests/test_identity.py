@@ -1,0 +1,106 @@
+"""One run identity: the run folder, the store and the tables agree, and spelling a default changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+from rich.console import Console
+
+from pnlp_bench import store, tables
+from pnlp_bench.core.compose import default_config
+from pnlp_bench.core.identity import config_identity, delta, identity_of
+from pnlp_bench.registry import ConfigError
+from pnlp_bench.run import adopt_legacy_run_dir, check_family
+
+
+def run_folder(overrides: list[str]) -> str:
+    """The folder `bench run <overrides>` trains in, resolved as Hydra resolves it for the job."""
+    with initialize_config_module(config_module="pnlp_bench.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*overrides, "output_root=/tmp/o"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        try:
+            return str(OmegaConf.select(cfg, "hydra.run.dir"))
+        finally:
+            HydraConfig.instance().cfg = None
+
+
+@pytest.mark.parametrize("spelled", [["seed=0"], ["model=mixer_base", "seed=0", "trainer.epochs=80"],
+                                     ["quiet=true", "trainer.device=cpu", "resume=false"]])
+def test_a_default_spelled_out_is_the_same_run(spelled):
+    assert run_folder(spelled) == run_folder([])
+    assert tables.cell_identity(spelled) == tables.cell_identity([])
+
+
+@pytest.mark.parametrize("changed", [["seed=1"], ["trainer.lr=1e-3"], ["model=mixer_xs"], ["data=mtop", "data.languages=[en]"]])
+def test_a_change_is_another_run_and_the_folder_carries_the_stores_key(changed):
+    assert run_folder(changed) != run_folder([])
+    key, _ = tables.cell_identity(changed)
+    assert run_folder(changed).endswith("-" + key)
+
+
+def test_bigs_runs_share_the_rule_and_ignore_the_pnlp_nodes():
+    key, _ = tables.cell_identity(["model=bigs_tiny"])
+    assert run_folder(["model=bigs_tiny"]).endswith("-" + key)
+    assert key != tables.cell_identity(["model=bigs_tiny", "arch=stack"])[0]
+
+
+def test_an_option_added_at_its_default_leaves_identities_alone():
+    defaults = default_config()
+    old = {**defaults, "seed": 3}
+    assert identity_of({**old, "new_option": 1}, {**defaults, "new_option": 1}) == identity_of(old, defaults)
+    assert identity_of(old, defaults) != identity_of({**old, "new_option": 2}, {**defaults, "new_option": 1})
+    # a config written before a key existed reads as its default (the run folder's old config.yaml)
+    del old["trainer"]["host_allocator"], old["trainer"]["lr"]
+    assert delta(old, defaults) == {"seed": 3}
+
+
+def test_a_bigs_config_from_before_the_family_key_keeps_its_identity():
+    resolved = OmegaConf.to_container(compose_with(["model=bigs_tiny"]), resolve=True)
+    before = {key: value for key, value in resolved.items() if key != "family"}
+    assert identity_of(before) == identity_of(resolved) != identity_of({**resolved, "seed": 5})
+
+
+def test_the_store_key_is_the_identity():
+    cfg = compose_with(["seed=2"])
+    assert store.config_hash(OmegaConf.to_container(cfg, resolve=True)) == config_identity(cfg)
+
+
+def compose_with(overrides):
+    from pnlp_bench.core.compose import compose as bench_compose
+
+    return bench_compose(overrides)
+
+
+def test_family_names_the_pipeline_and_refuses_a_mismatch():
+    assert check_family(compose_with([])) == "mixer"
+    assert check_family(compose_with(["model=bigs_tiny"])) == "bigs"
+    with pytest.raises(ConfigError, match="family=bigs does not run backbone=mixer"):
+        check_family(compose_with(["family=bigs"]))
+    cfg = compose_with([])
+    cfg.family = "gpt"
+    with pytest.raises(ConfigError, match="family must be one of mixer, bigs"):
+        check_family(cfg)
+
+
+def test_an_unfinished_run_of_the_old_folder_naming_goes_on_in_the_new_folder(tmp_path: Path):
+    import hashlib
+
+    overrides = "data=mtop,model=mixer_base,projection=tsp"
+    legacy = tmp_path / f"mixer_base-{hashlib.sha256(overrides.encode()).hexdigest()[:8]}"
+    (legacy / ".hydra").mkdir(parents=True)
+    for name in ("last.pt", "best.pt", "config.yaml"):
+        (legacy / name).write_text(name)
+    new = tmp_path / "mixer_base-0123456789abcdef"
+    (new / ".hydra").mkdir(parents=True)
+    adopt_legacy_run_dir(new, overrides, Console(quiet=True))
+    assert (new / "last.pt").read_text() == "last.pt" and (new / "best.pt").is_file()
+    assert not (legacy / "last.pt").exists() and "goes on in" in (legacy / "MOVED").read_text()
+    # nothing happens without an unfinished legacy run, or when the new folder has its own checkpoint
+    other = tmp_path / "mixer_base-fedcba9876543210"
+    other.mkdir()
+    adopt_legacy_run_dir(other, overrides, Console(quiet=True))
+    assert list(other.iterdir()) == []
