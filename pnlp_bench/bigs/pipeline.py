@@ -141,7 +141,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         tokenize_seconds = time.perf_counter() - tokenize_started
         result = pretrain(
             model, blocks, vocab, trainer_config, run_dir, seed, checkpoint_extra, bool(cfg.quiet), console,  # type: ignore[arg-type]
-            resume=bool(resolved.get("resume", True)),
+            resume=bool(resolved.get("resume", True)), identity=identity,
         )
         epochs = round(result["tokens_seen"] / max(1, blocks["train"].numel()), 2)  # passes over the corpus
         budget = trainer_config.pretrain_budget(result["steps"], data_config.max_length)
