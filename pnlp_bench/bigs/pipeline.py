@@ -168,6 +168,8 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             vocab.pad,
             checkpoint_extra,
             bool(cfg.quiet),
+            identity=identity,
+            resume=bool(resolved.get("resume", True)),
         )
         budget = trainer_config.finetune_budget()
         epochs = result["history"][-1]["epoch"]
@@ -192,6 +194,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "steps": result["steps"],
         "tokens_seen": result.get("tokens_seen"),
         "resumed_from_step": result.get("resumed_from_step"),
+        "resumed_from_epoch": result.get("resumed_from_epoch"),
         "init": init_report,
         "bigs_config": asdict(model.config),
         "optimizer_groups": result["optimizer_groups"],
