@@ -41,6 +41,12 @@ NEUTRAL_DEFAULTS: dict[str, Any] = {
 }
 
 
+# Keys that act only beside a sibling key: left out of the hash while that sibling is null, so they change the
+# identity of the runs they act on and of no other (data.subset_seed draws data.train_limit's subset; BiGS runs
+# without a limit kept their identity when it was added).
+DEPENDENT_KEYS: dict[str, str] = {"data.subset_seed": "train_limit"}
+
+
 def code_version() -> str:
     """The package version: bump it when a change alters results, and every finished cell is re-run.
 
@@ -50,6 +56,13 @@ def code_version() -> str:
 
 def config_hash(resolved: dict[str, Any]) -> str:
     trimmed = json.loads(json.dumps(resolved, sort_keys=True, default=str))
+    for dotted, sibling in DEPENDENT_KEYS.items():
+        *parents, leaf = dotted.split(".")
+        node = trimmed
+        for key in parents:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict) and leaf in node and node.get(sibling) is None:
+            del node[leaf]
     for dotted in (*VOLATILE_KEYS, *NEUTRAL_DEFAULTS):
         node = trimmed
         *parents, leaf = dotted.split(".")
