@@ -113,7 +113,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if init:
         model, init_report = initialise(
             str(init), backbone_config, task.kind, num_labels, data_config.max_length, data_config.name,
-            output_root=resolved["output_root"], vocab_size=vocab.size,
+            output_root=resolved["output_root"],
         )
     else:
         model = build_for_task(backbone_config.bigs_config(vocab_size=vocab.size), task.kind, num_labels)
@@ -239,3 +239,5 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
     if record.get("init"):
         console.print(f"initialised from {record['init']['file']} ({record['init']['architecture']})")
     console.print(f"run folder: {record['run_dir']}")
+    if record["task"] == "mlm":  # how a fine-tune names this pretraining (bigs/checkpoints.py)
+        console.print(f"fine-tune from it with init=run:{record['config_hash']}")
