@@ -12,7 +12,7 @@ USAGE = """usage: bench COMMAND [options] [hydra overrides…]
 commands:
   run      train and evaluate one configuration (Hydra overrides; --multirun for sweeps)
            e.g. bench run model=mixer_large data=mtop data.languages=[en,de] trainer.epochs=5
-           e.g. bench run backbone=bigs data=sst2 arch=stack routing=attention init=pretrained:wikitext2
+           e.g. bench run backbone=bigs data=sst2 arch=stack routing=attention init=run:<hash bench pretrain printed>
   pretrain masked-LM pretraining of a BiGS model (= bench run task=mlm)
            e.g. bench pretrain model=bigs_small arch=stack routing=attention trainer.max_steps=2000
   table N  regenerate paper table N from experiments/tableN.yaml into results/ (finished cells are skipped)

@@ -10,14 +10,16 @@ seeds, budgets and the paper's number for every cell it gives, with its source. 
    mean ± std over seeds, the difference, parameters, budget, hardware and commit.
 
 Tables of BiGS (`experiments/bigs_table1.yaml`, `bench table bigs_table1`) add a `pretrain:` stage: each row is
-first pretrained (`task=mlm`, one run per row, before its fine-tuning cells, which start from it through
-`init=`), and the table gains a column with the pretraining's dev metric.
+first pretrained (`task=mlm`, one run per row), then its fine-tuning cells start from it through
+`init=run:<the pretraining's config hash>`, so the pretraining is part of every fine-tuning cell's identity (a
+changed pretraining budget re-runs the cells, in new folders); the table gains the pretraining's dev metric.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import json
 import statistics
 import subprocess
@@ -67,7 +69,7 @@ class TableSpec:
     requires: list[str]
     notes: list[str]
     path: Path
-    # BiGS tables: {overrides: [...], init: "pretrained:<corpus>", metric: perplexity, column: "<name>"}
+    # BiGS tables: {overrides: [...], metric: perplexity, column: "<name>"}
     pretrain: dict[str, Any] | None = None
 
     @property
@@ -109,8 +111,8 @@ class TableSpec:
 
     def row_overrides(self, row: Row, budget: str, group: tuple[str, ...] = ()) -> list[str]:
         extra = ["quantize.int8=true"] if "int8" in self.precisions else []
-        if self.pretrain is not None:
-            extra.append(f"init={self.pretrain.get('init', 'pretrained:wikitext2')}")
+        if self.pretrain is not None:  # the row's own pretraining, by identity (see the module doc)
+            extra.append(f"init=run:{pretraining_identity(self, row, budget)[0]}")
         return [*self.base, *group, *self.budgets[budget]["overrides"], *extra, *row.overrides]
 
     def seeds_for(self, budget: str) -> list[int]:
@@ -155,6 +157,8 @@ def load_spec(number: str) -> TableSpec:
         available = [table_name(p) for p in spec_files()]
         raise ConfigError(f"no table {number!r} in {path.parent}; available: {', '.join(available)}")
     raw = yaml.safe_load(path.read_text())
+    if "init" in (raw.get("pretrain") or {}):  # a key of older table files, which the fine-tuning no longer reads
+        raise ConfigError(f"{path}: pretrain.init is not read any more: each row fine-tunes from its own pretraining by identity")
     try:
         columns = [Column(**{**column, "overrides": list(column.get("overrides", []))}) for column in raw["columns"]]
         rows = []
@@ -209,11 +213,17 @@ def plan(spec: TableSpec, budget: str, output_root: Path) -> tuple[list, dict]:
     return cells, done
 
 
+@functools.cache
+def cached_identity(overrides: tuple[str, ...]) -> tuple[str, str]:
+    """`cell_identity`, composed once per process: every fine-tuning cell of a row asks for its pretraining's."""
+    return cell_identity(list(overrides))
+
+
 def pretraining_identity(spec: TableSpec, row: Row, budget: str) -> tuple[str, str]:
     from hydra.errors import HydraException
 
     try:
-        return cell_identity(spec.pretrain_overrides(row, budget))
+        return cached_identity(tuple(spec.pretrain_overrides(row, budget)))
     except HydraException as error:
         first_line = str(error).strip().splitlines()[0]
         raise ConfigError(f"{spec.path}: pretraining of row {row.name!r}, budget {budget!r}: {first_line}") from None

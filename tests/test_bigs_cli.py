@@ -47,6 +47,36 @@ def test_pretrain_then_finetune_from_the_pretrain_run(shared_data, tmp_path):
     assert (record_path.parent / "best.pt").exists() and (record_path.parent / "last.pt").exists()
 
 
+@pytest.mark.shared
+def test_finetuning_starts_from_the_pretraining_its_init_names_by_identity(shared_data, tmp_path):
+    from pnlp_bench import store
+    from pnlp_bench.bigs.pipeline import bigs_options
+
+    def pretraining(steps: int) -> list[str]:
+        return [
+            "task=mlm", "trainer=mlm_smoke", f"trainer.max_steps={steps}", f"trainer.eval_every={steps}", "data.train_limit=200",
+            "data.dev_limit=20", "data.max_length=32", f"output_root={tmp_path}", *SMOKE,
+        ]
+
+    planned = run(compose_config(pretraining(2)), tmp_path / "pretrain-planned")
+    newer = run(compose_config(pretraining(3)), tmp_path / "pretrain-newer")  # another budget, finished later
+    assert planned["config_hash"] != newer["config_hash"]
+
+    def finetuning(pretrained: str) -> list[str]:
+        return [
+            "backbone=bigs", "data=rte", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=4",
+            "data.train_limit=4", "data.dev_limit=4", "data.max_length=32", f"init=run:{pretrained}", f"output_root={tmp_path}", *SMOKE,
+        ]
+
+    record = run(compose_config(finetuning(planned["config_hash"])), tmp_path / "finetune")
+    assert record["init"]["source"] == f"run:{planned['config_hash']} -> {tmp_path / 'pretrain-planned'}"
+    # the pretraining is part of the fine-tune's identity: the other budget is another cell
+    other = store.config_hash(bigs_options(compose_config(finetuning(newer["config_hash"]))))
+    assert other != record["config_hash"]
+    with pytest.raises(ConfigError, match="init=run:0123456789abcdef: no finished run with config hash 0123456789abcdef"):
+        run(compose_config(finetuning("0123456789abcdef")), tmp_path / "finetune-missing")
+
+
 def test_bigs_data_error_is_one_line(tmp_path):
     no_scrolls = bench("run", "backbone=bigs", "data=quality", cwd=tmp_path, env_extra={"BENCH_DATA_DIR": str(tmp_path)})
     assert no_scrolls.returncode != 0 and "SCROLLS quality: no train.jsonl" in no_scrolls.stderr

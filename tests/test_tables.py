@@ -148,7 +148,7 @@ def test_bigs_table_pretrains_each_row_once_and_fine_tunes_from_it(monkeypatch):
         "arch=gated", "routing=ssm", "seed=0"]
     # every fine-tuning cell starts from its own row's pretraining; equal tokens: the same budget for every row
     for row, group, seed, overrides in spec.cells("cpu"):
-        assert "init=pretrained:wikitext2" in overrides and group[0].startswith("data=")
+        assert f"init=run:{tables.pretraining_identity(spec, row, 'cpu')[0]}" in overrides and group[0].startswith("data=")
         assert spec.pretrain_overrides(row, "cpu")[:-3] == pretraining[:-3]
     assert spec.seeds_for("cpu") == [0, 1, 2]
     # four architectures x five GLUE tasks (MRPC, STS-B: two columns, one run) x three seeds
@@ -157,6 +157,20 @@ def test_bigs_table_pretrains_each_row_once_and_fine_tunes_from_it(monkeypatch):
     assert len(identities) == 4
     columns = tables.display_columns(spec)
     assert columns[-1].name == "MLM dev perplexity" and columns[-1].overrides == [tables.PRETRAINING]
+
+
+def test_a_bigs_fine_tuning_cell_changes_identity_with_its_pretraining_budget(monkeypatch):
+    """The pretraining is part of each fine-tuning cell's identity: a changed budget re-runs the cells, in new folders."""
+    monkeypatch.chdir(ROOT)
+    spec = tables.load_spec("bigs_table1")
+    cells, _ = tables.plan(spec, "smoke", Path("/nonexistent"))
+    longer = spec.budgets["smoke"]["pretrain_overrides"] + ["trainer.max_steps=4"]
+    monkeypatch.setitem(spec.budgets["smoke"], "pretrain_overrides", longer)
+    again, _ = tables.plan(spec, "smoke", Path("/nonexistent"))
+    assert len(cells) == len(again) == 5
+    for (*_, overrides, identity), (*_, other_overrides, other_identity) in zip(cells, again):
+        assert identity != other_identity  # the store key
+        assert [o for o in overrides if o.startswith("init=")] != [o for o in other_overrides if o.startswith("init=")]  # the folder
 
 
 def test_metric_of_reads_both_record_layouts():

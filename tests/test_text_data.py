@@ -41,7 +41,7 @@ def test_glue_rows_are_read_as_glue_writes_them(shared_data):
     assert first.text == "No Weapons of Mass Destruction Found in Iraq Yet."
     assert first.text_pair == "Weapons of Mass Destruction Found in Iraq."
     assert rte.label_names[first.label] == "not_entailment"  # labels as words in RTE, indices as Hugging Face's
-    cola = load_text_data(TextDataConfig(name="cola", train_limit=1))  # no header row in CoLA's files
+    cola = load_text_data(TextDataConfig(name="cola"))  # no header row in CoLA's files
     assert cola.splits["train"][0].text == "Our friends won't buy this analysis, let alone the next one we propose."
     mrpc = load_text_data(TextDataConfig(name="mrpc", dev_limit=1))  # header after a UTF-8 BOM
     assert mrpc.splits["dev"][0].label == 1 and mrpc.label_names[1] == "equivalent"
@@ -58,6 +58,49 @@ def test_glue_bad_label_names_file_and_line(tmp_path):
     (tmp_path / "dev.tsv").write_text("sentence\tlabel\nok\t0\n")
     with pytest.raises(DataError, match=r"train.tsv:3: label 'seven'"):
         load_text_data(TextDataConfig(name="sst2", root=str(tmp_path)))
+
+
+def test_train_limit_is_a_fixed_random_subset_whatever_the_run_seed(tmp_path):
+    import torch
+
+    rows = [f"sentence number {i}" for i in range(200)]
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{row}\t{i % 2}\n" for i, row in enumerate(rows)))
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\nok\t0\n")
+
+    def subset(seed_of_the_run: int, **limits) -> list[str]:
+        random.seed(seed_of_the_run)  # what the run's seed touches (seed_everything) cannot move the subset
+        torch.manual_seed(seed_of_the_run)
+        task = load_text_data(TextDataConfig(name="sst2", root=str(tmp_path), **limits))
+        return [example.text for example in task.splits["train"]]
+
+    chosen = subset(0, train_limit=20)
+    assert chosen == subset(1, train_limit=20) and len(chosen) == 20
+    assert chosen != rows[:20]  # not the first rows
+    positions = [rows.index(text) for text in chosen]
+    assert positions == sorted(positions) and positions[-1] > 100  # file order kept, drawn from the whole split
+    assert subset(0, train_limit=20, subset_seed=1) != chosen  # data.subset_seed draws another one
+    assert subset(0, train_limit=500) == rows  # a limit above the split's size keeps it whole
+    report = load_text_data(TextDataConfig(name="sst2", root=str(tmp_path), train_limit=20)).report
+    assert report["train_subset"] == {"limit": 20, "seed": 0, "of": 200}
+
+
+def test_subset_seed_is_in_the_identity_only_of_runs_with_a_train_limit():
+    from helpers import compose_config
+    from pnlp_bench import store
+    from pnlp_bench.bigs.pipeline import bigs_options
+
+    def identity(overrides: list[str], drop_subset_seed: bool = False) -> str:
+        resolved = bigs_options(compose_config(["backbone=bigs", *overrides]))
+        if drop_subset_seed:  # the config as it was before data.subset_seed existed
+            del resolved["data"]["subset_seed"]
+        return store.config_hash(resolved)
+
+    # no limit: nothing changed for these runs, and their finished cells keep their identity
+    assert identity([]) == identity([], drop_subset_seed=True) == identity(["data.subset_seed=3"])
+    # a limit: the rows changed (first rows before, a random subset now), so the identity changes too
+    limited = ["data.train_limit=16"]
+    assert identity(limited) != identity(limited, drop_subset_seed=True)
+    assert identity(limited) != identity([*limited, "data.subset_seed=1"])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 * `tokenization.py`: BERT-uncased WordPiece, pair truncation, fixed-length encoding;
 * `masking.py`: BERT's 15% masking with 80/10/10 replacement;
 * `pretrain.py`: the MLM loop (steps, warm-up + cosine decay, resumable checkpoints);
-* `finetune.py`: the classification / regression / multiple-choice loop (epochs, final-epoch reporting);
-* `checkpoints.py`: loading a pretrained encoder (a run folder, a checkpoint file, or `hf:<repo>`).
+* `finetune.py`: the classification / regression / multiple-choice loop (epochs, final-epoch reporting,
+  resumable checkpoints every epoch);
+* `checkpoints.py`: loading a pretrained encoder (`run:<config hash>`, a run folder, a checkpoint file, or
+  `hf:<repo>`).
 """

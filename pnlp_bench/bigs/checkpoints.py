@@ -1,13 +1,16 @@
-"""Starting a BiGS run from a pretrained encoder: `init=<run folder | checkpoint file | hf:<repo or folder>>`.
+"""Starting a BiGS run from a pretrained encoder: `init=<run:<config hash> | run folder | checkpoint file | hf:<repo>>`.
 
+* `run:<config hash>`: the finished run of that identity (the `config_hash` of its record, the hash the
+  results store and `bench table` use) with this code version, looked up in the results store under the
+  output root. The fine-tune names its pretraining by identity, so the pretraining is part of the
+  fine-tune's own identity: another pretraining budget is another hash, hence another fine-tuning cell
+  and run folder, and no other run (a newer one started by hand) can stand in for it. `bench table
+  bigs_table1` pretrains each row, then fine-tunes it with `init=run:<that row's pretraining hash>`;
+  `bench pretrain` prints the `init=` of what it ran.
 * A run folder of this project (pretraining or fine-tuning): its `best.pt`, else its `last.pt`.
 * A checkpoint file written by this project (`best.pt` / `last.pt`): ``{"model", "bigs_config", ...}``.
 * `hf:<repo>`: a released checkpoint of the authors (e.g. `hf:JunxiongWang/BiGS_128`, or a local folder
   with their `config.json` and weights) through `pnlp_bench.models.bigs_convert.load_pretrained`.
-* `pretrained:<corpus>`: the most recently finished `bench pretrain` run on `<corpus>` (under the output
-  root) whose architecture is the composed backbone's, so one sweep can fine-tune each of the four
-  variants from its own pretraining: `bench run --multirun model=bigs_small arch=gated,stack
-  routing=ssm,attention data=sst2,cola init=pretrained:wikitext2`.
 
 The architecture is the checkpoint's (its `bigs_config`); dropout and padding masking follow the run's
 `backbone` config, and so does pooling except for `hf:` checkpoints, which keep the pooling they were
@@ -22,7 +25,6 @@ new position a trained vector (Longformer extends RoBERTa's table by copying it 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pnlp_bench import store
 from pnlp_bench.bigs.config import BiGSBackboneConfig
 from pnlp_bench.models.bigs import (
     BiGSConfig,
@@ -72,36 +75,21 @@ def checkpoint_file(init: str) -> Path:
     raise ConfigError(f"init={init}: no such run folder or checkpoint file (or use hf:<repo> for a released one)")
 
 
-# the BiGSConfig fields that fix the weights' shapes and meaning (not dropout, pooling, positions)
-ARCHITECTURE = (
-    "vocab_size", "hidden_size", "num_layers", "intermediate_size", "state_size", "type_vocab_size",
-    "arch", "routing", "num_heads", "ssm_init", "gelu_approximate",
-)
-
-
-def find_pretrained(spec: str, backbone: BiGSBackboneConfig, vocab_size: int, output_root: str | Path) -> Path:
-    """The run folder `pretrained:<corpus>` names: see the module doc."""
-    corpus = spec.removeprefix("pretrained:") or "wikitext2"
-    wanted = backbone.bigs_config(vocab_size)
-    root = Path(output_root) / "runs" / corpus
-    found = []
-    for path in root.glob("*/metrics.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        stored = record.get("bigs_config") or {}
-        if record.get("status") == "finished" and record.get("task") == "mlm" and all(
-            stored.get(name) == getattr(wanted, name) for name in ARCHITECTURE
-        ):
-            found.append((path.stat().st_mtime, path.parent))
-    if not found:
+def find_run(spec: str, output_root: str | Path) -> Path:
+    """The run folder `run:<config hash>` names: the finished record of that identity with this code version."""
+    config_hash = spec.removeprefix("run:")
+    version = store.code_version()
+    finished = store.finished(output_root)
+    record = finished.get((config_hash, version))
+    if record is None:
+        others = sorted(v for h, v in finished if h == config_hash)
+        elsewhere = f" (finished there with code version {', '.join(others)} only)" if others else ""
         raise ConfigError(
-            f"init={spec}: no finished pretraining run of this architecture ({wanted.arch}+{wanted.routing}, "
-            f"d {wanted.hidden_size}, {wanted.num_layers} layers) in {root}; "
-            "run bench pretrain with the same model, arch and routing first"
+            f"init={spec}: no finished run with config hash {config_hash} and code version {version} in "
+            f"{store.store_path(output_root)}{elsewhere}; run that pretraining first with the same output_root "
+            "(bench table bigs_table1 pretrains each row before fine-tuning it; bench pretrain prints the init= of its run)"
         )
-    return max(found)[1]
+    return Path(record["run_dir"])
 
 
 def from_checkpoint(
@@ -178,11 +166,15 @@ def initialise(
     max_length: int,
     data_name: str,
     output_root: str | Path = "outputs",
-    vocab_size: int = 30522,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model for this run filled from `init`, and a report of what was loaded (for the run record)."""
     if init.startswith("pretrained:"):
-        folder = find_pretrained(init, backbone, vocab_size, output_root)
+        raise ConfigError(
+            f"init={init} is gone: it took the newest pretraining folder of the architecture, whatever its budget; "
+            "name the pretraining by its identity, init=run:<config hash> (bench pretrain prints it), or by its folder"
+        )
+    if init.startswith("run:"):
+        folder = find_run(init, output_root)
         model, report = from_checkpoint(str(folder), backbone, kind, num_labels, max_length, data_name)
         report["source"] = f"{init} -> {folder}"
     elif init.startswith("hf:"):

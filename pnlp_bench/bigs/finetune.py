@@ -3,7 +3,13 @@
 Every epoch trains on the shuffled train split and scores every evaluation split. What is **reported** is
 the final epoch's dev score, as the paper's PyTorch numbers are (the authors' JAX script instead reports the
 best dev score over all evaluations; the record keeps that too, under `best`, labelled). `best.pt` holds
-the weights of the best evaluation by `data.monitor`, `last.pt` the final ones; both are written atomically.
+the weights of the best evaluation by `data.monitor`; both it and `last.pt` are written atomically.
+
+Runs never lose work: after every epoch `last.pt` holds what is needed to go on (weights, optimizer, schedule,
+the shuffling generator, the global RNG states dropout draws from, step, best score, history; see
+`pnlp_bench/core/checkpoint.py`). Started again with the same config and code in the same run folder, the
+fine-tuning resumes after its last finished epoch and ends with the metrics of an uninterrupted run
+(tests/test_bigs_resume.py kills one with SIGKILL to check). The final `last.pt` is the same checkpoint.
 
 Sequences keep their fixed length (`data.max_length`) unless the encoder masks padding: without masking,
 pads pass through the backward SSM and change every position's output, so a sequence's representation
@@ -25,7 +31,8 @@ from torch import nn
 from pnlp_bench.bigs.config import BiGSTrainerConfig
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Encoded
-from pnlp_bench.training.trainer import autocast_for, save_atomic
+from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_atomic, save_resumable
+from pnlp_bench.training.trainer import autocast_for
 
 Scorer = Callable[[list, list], dict]
 
@@ -84,6 +91,8 @@ def finetune(
     pad: int,
     checkpoint_extra: dict[str, Any],
     quiet: bool = False,
+    identity: dict[str, str] | None = None,
+    resume: bool = True,
 ) -> dict[str, Any]:
     device = device_for(config)
     model.to(device)
@@ -104,13 +113,26 @@ def finetune(
     generator = torch.Generator().manual_seed(seed)
     best_value, best_epoch, best_scores = float("-inf"), 0, {}
     history: list[dict] = []
-    step = 0
+    step, first_epoch, scores = 0, 1, {}
+    last_path = run_dir / "last.pt"
+    identity = identity or {}
+    saved = load_resumable(last_path, identity) if resume else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        generator.set_state(saved["generator"])
+        step, first_epoch, scores, history = saved["step"], saved["epoch"] + 1, saved["scores"], saved["history"]
+        best_value, best_epoch, best_scores = saved["best_value"], saved["best_epoch"], saved["best_scores"]
+        restore_rng(saved["rng"])  # dropout's draws, as the uninterrupted run would make them
     started = time.perf_counter()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, disable=quiet, transient=True) as progress:
-        epochs_task = progress.add_task("epochs", total=config.epochs)
+        epochs_task = progress.add_task("epochs", total=config.epochs, completed=first_epoch - 1)
         batches_task = progress.add_task("batches", total=micro_batches)
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
+            if step >= total_steps:  # max_steps reached (in this process or before the relaunch)
+                break
             epoch_started = time.perf_counter()
             progress.reset(batches_task)
             order = torch.randperm(len(train), generator=generator)
@@ -152,15 +174,31 @@ def finetune(
                     "examples_per_second": min(len(train), loss_count * config.batch_size) / train_seconds,
                 }
             )
+            save_resumable(
+                last_path,
+                identity,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "generator": generator.get_state(),
+                    "epoch": epoch,
+                    "step": step,
+                    "scores": scores,
+                    "best_value": best_value,
+                    "best_epoch": best_epoch,
+                    "best_scores": best_scores,
+                    "history": history,
+                    **checkpoint_extra,  # bigs_config and task: last.pt also serves as an init= checkpoint
+                },
+            )
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: dev {monitor} {value:.2f}")
-            if step >= total_steps:
-                break
-    save_atomic({"model": model.state_dict(), "epoch": history[-1]["epoch"], **checkpoint_extra}, run_dir / "last.pt")
     return {
         "metrics": scores,
         "best": {"epoch": best_epoch, "monitor": monitor, "metrics": best_scores},
         "history": history,
         "steps": step,
+        "resumed_from_epoch": saved["epoch"] if saved is not None else None,
         "warmup_steps": warmup,
         "optimizer_groups": describe_groups(optimizer),
         "train_seconds": time.perf_counter() - started,

@@ -114,7 +114,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if init:
         model, init_report = initialise(
             str(init), backbone_config, task.kind, num_labels, data_config.max_length, data_config.name,
-            output_root=resolved["output_root"], vocab_size=vocab.size,
+            output_root=resolved["output_root"],
         )
     else:
         model = build_for_task(backbone_config.bigs_config(vocab_size=vocab.size), task.kind, num_labels)
@@ -142,7 +142,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         tokenize_seconds = time.perf_counter() - tokenize_started
         result = pretrain(
             model, blocks, vocab, trainer_config, run_dir, seed, checkpoint_extra, bool(cfg.quiet), console,  # type: ignore[arg-type]
-            resume=bool(resolved.get("resume", True)),
+            resume=bool(resolved.get("resume", True)), identity=identity,
         )
         epochs = round(result["tokens_seen"] / max(1, blocks["train"].numel()), 2)  # passes over the corpus
         budget = trainer_config.pretrain_budget(result["steps"], data_config.max_length)
@@ -169,6 +169,8 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             vocab.pad,
             checkpoint_extra,
             bool(cfg.quiet),
+            identity=identity,
+            resume=bool(resolved.get("resume", True)),
         )
         budget = trainer_config.finetune_budget()
         epochs = result["history"][-1]["epoch"]
@@ -193,6 +195,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "steps": result["steps"],
         "tokens_seen": result.get("tokens_seen"),
         "resumed_from_step": result.get("resumed_from_step"),
+        "resumed_from_epoch": result.get("resumed_from_epoch"),
         "init": init_report,
         "bigs_config": asdict(model.config),
         "optimizer_groups": result["optimizer_groups"],
@@ -237,3 +240,5 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
     if record.get("init"):
         console.print(f"initialised from {record['init']['file']} ({record['init']['architecture']})")
     console.print(f"run folder: {record['run_dir']}")
+    if record["task"] == "mlm":  # how a fine-tune names this pretraining (bigs/checkpoints.py)
+        console.print(f"fine-tune from it with init=run:{record['config_hash']}")

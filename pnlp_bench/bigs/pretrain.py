@@ -10,8 +10,9 @@ masked positions only, and the vocabulary projection is computed there only (`ma
 warm-up then cosine (or linear) decay, gradient clipping, bf16 autocast on CUDA. The dev split is scored
 with one fixed masking (same seed every evaluation), so its numbers are comparable across steps and runs.
 
-Checkpoints: `last.pt` (model, optimizer, schedule, step, data order and RNG state) every
-`trainer.checkpoint_every` steps and at the end; a run folder holding an unfinished `last.pt` resumes from it
+Checkpoints: `last.pt` (model, optimizer, schedule, step, data order, the masking generator and the global
+RNG states, through `pnlp_bench/core/checkpoint.py`) every `trainer.checkpoint_every` steps and at the end; a
+run folder holding a `last.pt` of the same identity (config hash and code version) resumes from it
 (`resume=true`, the default, as for every run). `best.pt` holds the weights with the lowest dev loss.
 """
 
@@ -32,11 +33,12 @@ from pnlp_bench.bigs.finetune import device_for
 from pnlp_bench.bigs.masking import IGNORE_INDEX, mask_tokens
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Vocabulary, tokenize, vocab_digest
+from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_atomic, save_resumable
 from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.models.bigs import BiGSForMaskedLM
 from pnlp_bench.paths import cache_dir
 from pnlp_bench.registry import ConfigError
-from pnlp_bench.training.trainer import autocast_for, save_atomic
+from pnlp_bench.training.trainer import autocast_for
 
 BLOCK_RULE_VERSION = 1
 DEV_MASK_SEED = 12_345
@@ -109,6 +111,7 @@ def pretrain(
     quiet: bool = False,
     console=None,
     resume: bool = True,
+    identity: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     device = device_for(config)
     model.to(device)
@@ -133,21 +136,25 @@ def pretrain(
     history: list[dict] = []
     best_loss = float("inf")
     last_path = run_dir / "last.pt"
+    identity = identity or {}
     resumed_from = None
-    if resume and last_path.exists():
-        saved = torch.load(last_path, map_location="cpu", weights_only=True)
-        if saved.get("finished") is False and saved.get("total_steps") == total_steps:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            schedule.load_state_dict(saved["schedule"])
-            generator.set_state(saved["generator"])
-            state = {key: saved[key] for key in ("step", "epoch", "position", "order")}
-            history, best_loss, resumed_from = saved["history"], saved["best_loss"], int(saved["step"])
-            if console is not None:
-                console.print(f"resuming from {last_path} at step {resumed_from:,}")
+    saved = load_resumable(last_path, identity) if resume else None
+    # a finished last.pt is resumed too (killed before its record was written): only the final evaluation reruns
+    if saved is not None and saved.get("total_steps") == total_steps:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        generator.set_state(saved["generator"])
+        state = {key: saved[key] for key in ("step", "epoch", "position", "order")}
+        history, best_loss, resumed_from = saved["history"], saved["best_loss"], int(saved["step"])
+        restore_rng(saved["rng"])  # dropout's draws, as the uninterrupted run would make them
+        if console is not None:
+            console.print(f"resuming from {last_path} at step {resumed_from:,}")
 
     def save_last(finished: bool) -> None:
-        save_atomic(
+        save_resumable(
+            last_path,
+            identity,
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -160,7 +167,6 @@ def pretrain(
                 "finished": finished,
                 **checkpoint_extra,
             },
-            last_path,
         )
 
     def evaluate(train_loss: float, tokens_per_second: float) -> dict:

@@ -42,6 +42,10 @@ VALUES_BEFORE_THE_KEY: dict[str, Any] = {
     "data.monitor_language": None,
 }
 
+# Keys that act only beside a sibling key: left out while that sibling is null, so they change the identity of
+# the runs they act on and of no other (data.subset_seed draws data.train_limit's subset).
+DEPENDENT_KEYS: dict[str, str] = {"data.subset_seed": "train_limit"}
+
 FAMILIES = ("mixer", "bigs")
 
 # Nodes of the shared config a family never reads (their interpolations may not even resolve there).
@@ -83,6 +87,9 @@ def with_keys_of_then(resolved: dict[str, Any]) -> dict[str, Any]:
 
     filled = copy.deepcopy(resolved)
     filled.setdefault("family", family_of(resolved))  # configs before the key: BiGS runs were told by their backbone
+    data = filled.get("data")
+    if filled["family"] == "bigs" and isinstance(data, dict) and "subset_seed" not in data:
+        data["subset_seed"] = "first rows"  # BiGS's train_limit took the first rows before the subset was drawn
     for dotted, value in VALUES_BEFORE_THE_KEY.items():
         *parents, leaf = dotted.split(".")
         node: Any = filled
@@ -91,6 +98,18 @@ def with_keys_of_then(resolved: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict) and leaf not in node:
             node[leaf] = value
     return filled
+
+
+def without_idle_keys(resolved: dict[str, Any]) -> dict[str, Any]:
+    """`resolved` without the DEPENDENT_KEYS whose sibling is null (they do nothing there)."""
+    for dotted, sibling in DEPENDENT_KEYS.items():
+        *parents, leaf = dotted.split(".")
+        node: Any = resolved
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node and node.get(sibling) is None:
+            del node[leaf]
+    return resolved
 
 
 def _ignored(key: str) -> bool:
@@ -119,7 +138,7 @@ def identity_of(resolved: dict[str, Any], defaults: dict[str, Any] | None = None
         defaults = default_config()
     unread = UNREAD_BY_FAMILY.get(family_of(resolved), ())
     read = {key: value for key, value in resolved.items() if key not in unread and key != "hydra"}
-    changed = delta(with_keys_of_then(read), with_keys_of_then(defaults))
+    changed = delta(without_idle_keys(with_keys_of_then(read)), without_idle_keys(with_keys_of_then(defaults)))
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
 
 

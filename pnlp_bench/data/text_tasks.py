@@ -6,10 +6,16 @@ its data sets live in this sibling registry, `TEXT_DATA`. A loader returns a `Te
 
 Split names: `train`, then the labelled evaluation splits (`dev`, and `dev_mismatched` for MNLI). GLUE and
 SCROLLS hide their test labels, so the papers report dev; so do we.
+
+`data.train_limit=N` means what it means for pNLP-Mixer (`data/base.py`): a fixed random subset of N training
+examples (corpora: N documents), file order kept. It is drawn with its own generator, seeded by
+`data.subset_seed` (0) and never by the run's `seed`, so every seed of a cell trains on the same rows and a
+table's seeds differ only in initialisation and order. `data.dev_limit` keeps the first rows.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +70,7 @@ class TextDataConfig:
     monitor: str = "accuracy"
     download: bool = False
     train_limit: int | None = None
+    subset_seed: int = 0  # the seed of train_limit's random subset (see the module doc)
     dev_limit: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -87,13 +94,23 @@ def is_text_data(name: str) -> bool:
     return name in TEXT_DATA.names()
 
 
+def random_subset(examples: list[TextExample], limit: int, seed: int) -> list[TextExample]:
+    """At most `limit` examples drawn at random with `seed` (file order kept), as pNLP's `subset_per_language`."""
+    if len(examples) <= limit:
+        return examples
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[index] for index in keep]
+
+
 def load_text_data(config: TextDataConfig) -> TextTask:
-    """Parse the data set `config.name`, then apply the train and dev limits (first rows, file order)."""
+    """Parse the data set `config.name`, then apply the limits: train a random subset, dev the first rows."""
     from pnlp_bench.data import corpus, glue, scrolls  # noqa: F401  (registers every text loader)
 
     task = TEXT_DATA.build(config.name, config.options, "data.options", config=config)
     if config.train_limit:
-        task.splits["train"] = task.splits["train"][: config.train_limit]
+        available = len(task.splits["train"])
+        task.splits["train"] = random_subset(task.splits["train"], config.train_limit, config.subset_seed)
+        task.report["train_subset"] = {"limit": config.train_limit, "seed": config.subset_seed, "of": available}
     if config.dev_limit:
         for split in task.eval_splits:
             task.splits[split] = task.splits[split][: config.dev_limit]
