@@ -29,6 +29,7 @@ from pnlp_bench import metrics as metric_functions
 from pnlp_bench import store
 from pnlp_bench.core.compose import path_component  # noqa: F401  (registers the config's resolvers)
 from pnlp_bench.core.identity import FAMILIES, config_identity
+from pnlp_bench.core.record import RunRecord
 from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.loggers import LOGGERS
@@ -204,45 +205,48 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 )
             int8 = {"metrics_int8": metrics_int8, "quantization": quantization}
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-        record = {
-            "status": "finished",
+        record = RunRecord(
+            status="finished",
             **identity,
-            "data": choices.get("data", data_config.name),
-            "model": choices.get("model", "custom"),
-            "seed": int(cfg.seed),
-            "epochs": trainer_config.epochs,
-            "budget": trainer_config.budget(),
-            # what precision=auto turned into on this machine (it differs between CPUs: see resolve_precision)
-            "precision": resolve_precision(trainer_config.precision, torch.device(result["device"])),
-            "parameters": model.parameter_counts(),
-            "metrics": result["metrics"],
-            **int8,
-            "best_epoch": result["best_epoch"],
-            "resumed_from_epoch": result["resumed_from_epoch"],
-            "world_size": result["world_size"],
-            "monitor": result["monitor"],
-            "monitor_language": result["monitor_language"],
-            "history": result["history"],
-            "data_report": {
-                **loaded.report,
-                "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
-                "labels_unseen_in_train": {split: tensors.unseen_labels for split, tensors in data.splits.items()},
-                "unique_words": int(data.word_table.indices.shape[0] - 1),
-            },
-            "timings": {
-                "featurize_seconds": featurize_seconds,
-                "features_from_cache": features_cached,
-                "train_seconds": result["train_seconds"],
-                # where the training wall time went, summed over this process's epochs (issue: CPU speed)
-                **{
-                    f"{part}_seconds": sum(epoch.get(f"{part}_seconds", 0.0) for epoch in result["history"])
-                    for part in ("gather", "eval", "checkpoint")
+            family="mixer",
+            data=choices.get("data", data_config.name),
+            model=choices.get("model", "custom"),
+            seed=int(cfg.seed),
+            budget=trainer_config.budget(),
+            metrics=result["metrics"],
+            parameters=model.parameter_counts(),
+            provenance=provenance(torch.device(result["device"]), code),
+            run_dir=str(run_dir),
+            wall_seconds=time.perf_counter() - started,
+            history=result["history"],
+            details={
+                "epochs": trainer_config.epochs,
+                # what precision=auto turned into on this machine (it differs between CPUs: see resolve_precision)
+                "precision": resolve_precision(trainer_config.precision, torch.device(result["device"])),
+                **int8,
+                "best_epoch": result["best_epoch"],
+                "resumed_from_epoch": result["resumed_from_epoch"],
+                "world_size": result["world_size"],
+                "monitor": result["monitor"],
+                "monitor_language": result["monitor_language"],
+                "data_report": {
+                    **loaded.report,
+                    "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
+                    "labels_unseen_in_train": {split: tensors.unseen_labels for split, tensors in data.splits.items()},
+                    "unique_words": int(data.word_table.indices.shape[0] - 1),
+                },
+                "timings": {
+                    "featurize_seconds": featurize_seconds,
+                    "features_from_cache": features_cached,
+                    "train_seconds": result["train_seconds"],
+                    # where the training wall time went, summed over this process's epochs (issue: CPU speed)
+                    **{
+                        f"{part}_seconds": sum(epoch.get(f"{part}_seconds", 0.0) for epoch in result["history"])
+                        for part in ("gather", "eval", "checkpoint")
+                    },
                 },
             },
-            "wall_seconds": time.perf_counter() - started,
-            "provenance": provenance(torch.device(result["device"]), code),
-            "run_dir": str(run_dir),
-        }
+        ).to_json()
         logger.finish(record)
     finally:
         logger.close()

@@ -33,6 +33,7 @@ import yaml
 from pnlp_bench import store
 from pnlp_bench.core.compose import compose
 from pnlp_bench.core.identity import config_identity
+from pnlp_bench.core.record import SELECTION_SPLIT, RunRecord
 from pnlp_bench.paths import data_dir_candidates
 from pnlp_bench.registry import ConfigError
 
@@ -278,7 +279,7 @@ def display_columns(spec: TableSpec) -> list[Column]:
         return spec.columns
     metric = spec.pretrain.get("metric", "perplexity")
     name = spec.pretrain.get("column", f"MLM dev {metric}")
-    return [*spec.columns, Column(name=name, metric=metric, split="dev", language="", overrides=[PRETRAINING])]
+    return [*spec.columns, Column(name=name, metric=metric, split=SELECTION_SPLIT, language="", overrides=[PRETRAINING])]
 
 
 def summarise(values: list[float]) -> tuple[float | None, float | None]:
@@ -288,11 +289,8 @@ def summarise(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def metric_of(record: dict[str, Any], column: Column, precision: str) -> float | None:
-    """metrics[split][language][metric] (pNLP-Mixer runs) or metrics[split][metric] (BiGS runs, one language)."""
-    metrics = record.get("metrics" if precision == "fp32" else "metrics_int8") or {}
-    split = metrics.get(column.split, {})
-    by_language = split.get(column.language)
-    return (by_language if isinstance(by_language, dict) else split).get(column.metric)
+    """The column's number in a record of either family and any age (core/record.py: one layout)."""
+    return RunRecord.from_json(record).metric(column.split, column.language, column.metric, int8=precision != "fp32")
 
 
 def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ def test_pretrain_then_finetune_from_the_pretrain_run(shared_data, tmp_path):
     assert record["status"] == "finished" and record["task"] == "mlm" and record["variant"] == "gated+ssm"
     assert record["steps"] == 6 and record["tokens_seen"] == 6 * 16 * 32
     assert [row["step"] for row in record["history"]] == [3, 6]
-    assert {"mlm_loss", "mlm_accuracy", "perplexity"} <= set(record["metrics"]["dev"])
+    assert {"mlm_loss", "mlm_accuracy", "perplexity"} <= set(record["metrics"]["eval"]["avg"])
     assert "reduced budget" in record["budget"] and record["provenance"]["commit"]
     assert all((pretrain_dir / name).exists() for name in ("config.yaml", "best.pt", "last.pt"))
     assert "projection" not in (pretrain_dir / "config.yaml").read_text()  # pNLP-only nodes left out
@@ -40,7 +40,7 @@ def test_pretrain_then_finetune_from_the_pretrain_run(shared_data, tmp_path):
     (record_path,) = (tmp_path / "outputs" / "runs" / "sst2").glob("*/metrics.json")
     record = json.loads(record_path.read_text())
     assert record["status"] == "finished" and record["task"] == "classification" and record["steps"] == 2
-    assert set(record["metrics"]["dev"]) == {"accuracy", "score", "examples"} and record["metrics"]["dev"]["examples"] == 48
+    assert set(record["metrics"]["eval"]["avg"]) == {"accuracy", "score", "examples"} and record["metrics"]["eval"]["avg"]["examples"] == 48
     assert record["init"]["file"] == str(pretrain_dir / "best.pt") and record["init"]["positions"] == "32 -> 64 (tiled)"
     assert record["init"]["fresh"] == ["classifier.bias", "classifier.weight", "pooler.dense.bias", "pooler.dense.weight"]
     assert "final epoch" in record["reporting"] and [row["epoch"] for row in record["history"]] == [1, 2]

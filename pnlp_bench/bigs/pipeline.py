@@ -36,6 +36,7 @@ from pnlp_bench.registry import ConfigError, typed_config
 from pnlp_bench.training.host import prepare_host
 from pnlp_bench import store
 from pnlp_bench.core.identity import UNREAD_BY_FAMILY, config_identity
+from pnlp_bench.core.record import SELECTION_SPLIT, WHOLE_SPLIT, RunRecord, normalise_metrics
 from pnlp_bench.run import finished_record, seed_everything, write_json
 
 PNLP_ONLY = UNREAD_BY_FAMILY["bigs"]
@@ -176,36 +177,40 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         epochs = result["history"][-1]["epoch"]
         reporting = FINETUNE_REPORTING
 
-    record = {
-        "status": "finished",
+    best = result["best"]
+    record = RunRecord(
+        status="finished",
         **identity,
-        "data": data_config.name,
-        "model": model_label(cfg),
-        "variant": f"{model.config.arch}+{model.config.routing}",
-        "task": task.kind,
-        "seed": seed,
-        "epochs": epochs,
-        "budget": budget,
-        "reporting": reporting,
-        "parameters": parameter_counts(model),
-        "metrics": result["metrics"],
-        "best": result["best"],
-        "monitor": monitor,
-        "history": result["history"],
-        "steps": result["steps"],
-        "tokens_seen": result.get("tokens_seen"),
-        "resumed_from_step": result.get("resumed_from_step"),
-        "resumed_from_epoch": result.get("resumed_from_epoch"),
-        "init": init_report,
-        "bigs_config": asdict(model.config),
-        "optimizer_groups": result["optimizer_groups"],
-        "warmup_steps": result["warmup_steps"],
-        "data_report": task.report,
-        "timings": {"tokenize_seconds": tokenize_seconds, "train_seconds": result["train_seconds"]},
-        "wall_seconds": time.perf_counter() - started,
-        "provenance": provenance(torch.device(result["device"])),
-        "run_dir": str(run_dir),
-    }
+        family="bigs",
+        data=data_config.name,
+        model=model_label(cfg),
+        seed=seed,
+        budget=budget,
+        metrics=result["metrics"],
+        parameters=parameter_counts(model),
+        provenance=provenance(torch.device(result["device"])),
+        run_dir=str(run_dir),
+        wall_seconds=time.perf_counter() - started,
+        history=result["history"],
+        details={
+            "variant": f"{model.config.arch}+{model.config.routing}",
+            "task": task.kind,
+            "epochs": epochs,
+            "reporting": reporting,
+            "best": {**best, "metrics": normalise_metrics(best["metrics"])} if best and "metrics" in best else best,
+            "monitor": monitor,
+            "steps": result["steps"],
+            "tokens_seen": result.get("tokens_seen"),
+            "resumed_from_step": result.get("resumed_from_step"),
+            "resumed_from_epoch": result.get("resumed_from_epoch"),
+            "init": init_report,
+            "bigs_config": asdict(model.config),
+            "optimizer_groups": result["optimizer_groups"],
+            "warmup_steps": result["warmup_steps"],
+            "data_report": task.report,
+            "timings": {"tokenize_seconds": tokenize_seconds, "train_seconds": result["train_seconds"]},
+        },
+    ).to_json()
     write_json(run_dir / "metrics.json", record)
     store.append(resolved["output_root"], {key: value for key, value in record.items() if key != "history"})
     print_summary(record, console)
@@ -213,18 +218,21 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def print_summary(record: dict[str, Any], console: Console) -> None:
+    record = RunRecord.from_json(record).to_json()  # a finished record of any age, in today's layout
     table = Table(title=f"{record['data']} · {record['model']} ({record['variant']}) · {record['budget']}")
     table.add_column("split")
     table.add_column("when")
+    whole = {split: groups[WHOLE_SPLIT] for split, groups in record["metrics"].items()}
     if record["task"] == "mlm":
         names = ["mlm_loss", "mlm_accuracy", "perplexity"]
-        rows = [("dev", f"step {record['steps']:,}", record["metrics"]["dev"])]
+        rows = [(SELECTION_SPLIT, f"step {record['steps']:,}", whole[SELECTION_SPLIT])]
     else:
-        names = [name for name in record["metrics"]["dev"] if name != "examples"]
+        names = [name for name in whole[SELECTION_SPLIT] if name != "examples"]
         last_epoch = record["history"][-1]["epoch"]
-        rows = [(split, f"final (epoch {last_epoch})", scores) for split, scores in record["metrics"].items()]
+        rows = [(split, f"final (epoch {last_epoch})", scores) for split, scores in whole.items()]
         best = record["best"]
-        rows += [(split, f"best (epoch {best['epoch']})", scores) for split, scores in best["metrics"].items()]
+        rows += [(split, f"best (epoch {best['epoch']})", groups[WHOLE_SPLIT])
+                 for split, groups in normalise_metrics(best["metrics"]).items()]
     for name in names:
         table.add_column(name.replace("_", " "), justify="right")
     for split, when, scores in rows:

@@ -1,0 +1,87 @@
+"""The run record both families write: one typed shape, one metrics layout.
+
+`metrics[split][group][metric]`: `split` is `train`, `eval` (the selection split: MTOP's eval files, GLUE's
+dev set) or `test`; `group` a language code, or `avg` for the whole split (the unweighted mean over
+languages where a split has several, the papers' average); `metric` a name such as `exact_match`. int8
+copies of pNLP-Mixer models keep the same layout under `metrics_int8`. Each family adds its own fields
+(`details`), which sit beside the common ones in the JSON.
+
+Records written before this layout (BiGS: `metrics[split][metric]` with the selection split called `dev`)
+read into it through `RunRecord.from_json`, so tables and reports read one layout whatever the record's age.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+SELECTION_SPLIT = "eval"
+WHOLE_SPLIT = "avg"
+# names the selection split had in older records and in data sets' own files
+SPLIT_ALIASES = {"dev": SELECTION_SPLIT}
+
+Metrics = dict[str, dict[str, dict[str, Any]]]
+
+
+def split_name(split: str) -> str:
+    return SPLIT_ALIASES.get(split, split)
+
+
+def group_name(group: str | None) -> str:
+    """A table column's language: empty (a single-language task) means the whole split."""
+    return group or WHOLE_SPLIT
+
+
+def normalise_metrics(metrics: dict[str, Any] | None) -> Metrics:
+    """Any recorded metrics in `metrics[split][group][metric]`, splits under their one name."""
+    normalised: Metrics = {}
+    for split, scores in (metrics or {}).items():
+        if not isinstance(scores, dict):
+            continue
+        by_group = scores if scores and all(isinstance(value, dict) for value in scores.values()) else {WHOLE_SPLIT: scores}
+        normalised[split_name(split)] = by_group
+    return normalised
+
+
+@dataclass
+class RunRecord:
+    status: str
+    config_hash: str
+    code_version: str
+    family: str
+    data: str
+    model: str
+    seed: int
+    budget: str
+    metrics: Metrics
+    parameters: dict[str, int]
+    provenance: dict[str, Any]
+    run_dir: str
+    wall_seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.metrics = normalise_metrics(self.metrics)
+        if "metrics_int8" in self.details:
+            self.details["metrics_int8"] = normalise_metrics(self.details["metrics_int8"])
+
+    def to_json(self) -> dict[str, Any]:
+        common = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "details"}
+        clash = set(common) & set(self.details)
+        if clash:
+            raise ValueError(f"run record: family fields shadow common ones: {', '.join(sorted(clash))}")
+        return {**common, **self.details}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "RunRecord":
+        names = {item.name for item in fields(cls)} - {"details"}
+        common = {name: raw.get(name) for name in names}
+        common["family"] = common["family"] or ("bigs" if "bigs_config" in raw else "mixer")
+        common["history"] = common["history"] or []
+        return cls(**common, details={key: value for key, value in raw.items() if key not in names})
+
+    def metric(self, split: str, group: str | None, name: str, int8: bool = False) -> float | None:
+        """One number, or None where the record has none (a failed or partial run, a column it lacks)."""
+        metrics = self.details.get("metrics_int8", {}) if int8 else self.metrics
+        return metrics.get(split_name(split), {}).get(group_name(group), {}).get(name)
