@@ -25,7 +25,8 @@ from torch import nn
 from pnlp_bench.bigs.config import BiGSTrainerConfig
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Encoded
-from pnlp_bench.training.trainer import autocast_for, save_atomic
+from pnlp_bench.core.atomic import save_torch_atomic
+from pnlp_bench.training.trainer import autocast_for
 
 Scorer = Callable[[list, list], dict]
 
@@ -140,7 +141,7 @@ def finetune(
             value = scores["dev"][monitor]
             if value > best_value:
                 best_value, best_epoch, best_scores = value, epoch, scores
-                save_atomic({"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra}, run_dir / "best.pt")
+                save_torch_atomic(run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra})
             history.append(
                 {
                     "epoch": epoch,
@@ -155,7 +156,7 @@ def finetune(
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: dev {monitor} {value:.2f}")
             if step >= total_steps:
                 break
-    save_atomic({"model": model.state_dict(), "epoch": history[-1]["epoch"], **checkpoint_extra}, run_dir / "last.pt")
+    save_torch_atomic(run_dir / "last.pt", {"model": model.state_dict(), "epoch": history[-1]["epoch"], **checkpoint_extra})
     return {
         "metrics": scores,
         "best": {"epoch": best_epoch, "monitor": monitor, "metrics": best_scores},

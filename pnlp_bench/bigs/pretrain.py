@@ -32,11 +32,12 @@ from pnlp_bench.bigs.finetune import device_for
 from pnlp_bench.bigs.masking import IGNORE_INDEX, mask_tokens
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Vocabulary, tokenize, vocab_digest
+from pnlp_bench.core.atomic import save_torch_atomic
 from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.models.bigs import BiGSForMaskedLM
 from pnlp_bench.paths import cache_dir
 from pnlp_bench.registry import ConfigError
-from pnlp_bench.training.trainer import autocast_for, save_atomic
+from pnlp_bench.training.trainer import autocast_for
 
 BLOCK_RULE_VERSION = 1
 DEV_MASK_SEED = 12_345
@@ -61,7 +62,7 @@ def build_blocks(documents: list[TextExample], max_length: int, vocab: Vocabular
     )
     report = {"documents": len(documents), "tokens": int(stream.numel()), "blocks": count, "tokens_dropped": int(stream.numel() - count * content)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"blocks": blocks, "report": report}, path)
+    save_torch_atomic(path, {"blocks": blocks, "report": report})
     return blocks, report
 
 
@@ -147,7 +148,8 @@ def pretrain(
                 console.print(f"resuming from {last_path} at step {resumed_from:,}")
 
     def save_last(finished: bool) -> None:
-        save_atomic(
+        save_torch_atomic(
+            last_path,
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -160,7 +162,6 @@ def pretrain(
                 "finished": finished,
                 **checkpoint_extra,
             },
-            last_path,
         )
 
     def evaluate(train_loss: float, tokens_per_second: float) -> dict:
@@ -168,7 +169,7 @@ def pretrain(
         scores = evaluate_mlm(model, blocks["dev"], vocab, config, device)
         if scores["mlm_loss"] < best_loss:
             best_loss = scores["mlm_loss"]
-            save_atomic({"model": model.state_dict(), "step": state["step"], **checkpoint_extra}, run_dir / "best.pt")
+            save_torch_atomic(run_dir / "best.pt", {"model": model.state_dict(), "step": state["step"], **checkpoint_extra})
         row = {"step": state["step"], "epoch": state["epoch"], "train_loss": train_loss, **{f"dev_{k}": v for k, v in scores.items()},
                "lr": schedule.get_last_lr()[0], "tokens_per_second": tokens_per_second}
         history.append(row)

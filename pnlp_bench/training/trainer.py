@@ -9,7 +9,6 @@ with exactly the metrics of an uninterrupted run (tests/test_resume.py kills a r
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -22,6 +21,7 @@ from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
 )
 
+from pnlp_bench.core.atomic import save_torch_atomic
 from pnlp_bench.data.base import Example
 from pnlp_bench.data.features import Featurized
 from pnlp_bench.provenance import native_bf16_cpu
@@ -156,12 +156,6 @@ def predict(model: torch.nn.Module, data: Featurized, split: str, config: Traine
     return {"labels": labels, "tags": tags}
 
 
-def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, partial)
-    partial.replace(path)
-
-
 def load_resumable(path: Path, identity: dict[str, str]) -> dict[str, Any] | None:
     """The last checkpoint when it belongs to this very config and code; anything else starts afresh."""
     if not path.exists():
@@ -246,9 +240,9 @@ def train(
             if improved:
                 best_value, best_epoch = value, epoch
             if improved and ranks.is_main:
-                save_atomic(
-                    {"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra},
+                save_torch_atomic(
                     best_path,
+                    {"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra},
                 )
             history.append(
                 {
@@ -262,7 +256,8 @@ def train(
                 }
             )
             if ranks.is_main:
-                save_atomic(
+                save_torch_atomic(
+                    last_path,
                     {
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
@@ -273,7 +268,6 @@ def train(
                         "history": history,
                         "identity": identity,
                     },
-                    last_path,
                 )
             history[-1]["checkpoint_seconds"] = time.perf_counter() - checkpoint_started  # best.pt and last.pt
             ranks.barrier()

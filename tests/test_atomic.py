@@ -1,0 +1,153 @@
+"""The shared foundations in pnlp_bench/core: files written whole or not at all."""
+
+from __future__ import annotations
+
+import ast
+import errno
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pnlp_bench import store
+from pnlp_bench.core import atomic
+from pnlp_bench.core.atomic import WriteError, append_line, save_torch_atomic, write_json_atomic, write_text_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "pnlp_bench"
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.name.endswith(".tmp")]
+
+
+class FillingDisk:
+    """A file handle that takes `room` bytes, then answers ENOSPC, as a full disk does mid-write."""
+
+    def __init__(self, handle, room: int) -> None:
+        self.handle, self.room = handle, room
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self.handle.write(data[: self.room])
+        if len(data) > self.room:
+            self.room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return len(data)
+
+    def __getattr__(self, name):  # flush, fileno, tell, close: the real file's
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.close()
+
+
+def disk_filling_after(monkeypatch, room: int) -> None:
+    """Every file core/atomic.py opens fills up after `room` bytes."""
+    monkeypatch.setattr(atomic, "open", lambda *args, **kwargs: FillingDisk(open(*args, **kwargs), room), raising=False)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda path: write_text_atomic(path, "new " * 10_000),
+        lambda path: write_json_atomic(path, {"new": list(range(5_000))}),
+        lambda path: save_torch_atomic(path, {"weights": torch.zeros(10_000)}),
+    ],
+    ids=["text", "json", "torch"],
+)
+def test_a_full_disk_leaves_the_old_file_no_temporary_and_one_line_naming_it(tmp_path, monkeypatch, write):
+    target = tmp_path / "result.bin"
+    target.write_text("old")
+    disk_filling_after(monkeypatch, room=100)  # a partial temporary file exists when the error comes
+    with pytest.raises(WriteError) as caught:
+        write(target)
+    assert str(caught.value) == f"cannot write {target}: No space left on device"
+    assert caught.value.errno == errno.ENOSPC and isinstance(caught.value, OSError)
+    assert target.read_text() == "old"
+    assert leftovers(tmp_path) == [] and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_torch_save_failing_with_enospc_is_reported_with_the_path(tmp_path, monkeypatch):
+    def full(obj, handle, *args, **kwargs):
+        handle.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(WriteError, match=re.escape(f"cannot write {tmp_path / 'last.pt'}: No space left on device")):
+        save_torch_atomic(tmp_path / "last.pt", {"x": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_mid_write_removes_the_temporary_and_stays_an_interrupt(tmp_path, monkeypatch):
+    def interrupted(obj, handle, *args, **kwargs):
+        handle.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_torch_atomic(tmp_path / "best.pt", {"x": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_read_back_identically(tmp_path):
+    write_text_atomic(tmp_path / "a.md", "ü\r\nline\n")
+    assert (tmp_path / "a.md").read_bytes() == "ü\r\nline\n".encode()
+    write_json_atomic(tmp_path / "a.json", {"b": [1, 2]})
+    assert (tmp_path / "a.json").read_text() == json.dumps({"b": [1, 2]}, indent=1)
+    save_torch_atomic(tmp_path / "a.pt", {"t": torch.arange(3)})
+    assert torch.equal(torch.load(tmp_path / "a.pt", weights_only=True)["t"], torch.arange(3))
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_append_is_cut_off_so_the_next_record_is_not_glued_to_it(tmp_path, monkeypatch):
+    path = tmp_path / "records.jsonl"
+    append_line(path, json.dumps({"n": 1}))
+    with monkeypatch.context() as patched:
+        disk_filling_after(patched, room=5)
+        with pytest.raises(WriteError, match=f"cannot write {re.escape(str(path))}: No space left on device"):
+            append_line(path, json.dumps({"n": 2, "padding": "x" * 100}))
+    assert path.read_text() == '{"n": 1}\n'
+    append_line(path, json.dumps({"n": 3}))
+    assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == [1, 3]
+
+
+def test_the_store_on_a_full_disk_raises_one_line_and_keeps_every_record(tmp_path, monkeypatch):
+    store.append(tmp_path, {"status": "finished", "config_hash": "a", "code_version": "t"})
+    with monkeypatch.context() as patched:
+        disk_filling_after(patched, room=10)
+        with pytest.raises(WriteError, match="records.jsonl: No space left on device"):
+            store.append(tmp_path, {"status": "finished", "config_hash": "b", "code_version": "t"})
+    store.append(tmp_path, {"status": "finished", "config_hash": "c", "code_version": "t"})
+    assert [record["config_hash"] for record in store.records(tmp_path)] == ["a", "c"]
+
+
+def test_no_module_writes_files_its_own_way():
+    """Every temp-then-rename and every torch.save goes through core/atomic.py (one writer, one failure mode)."""
+    patterns = re.compile(r"torch\.save\(|os\.replace\(|\.tmp\b|NamedTemporaryFile|mkstemp|partial\.replace\(")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in PACKAGE.rglob("*.py")
+        if path != PACKAGE / "core" / "atomic.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if patterns.search(line)
+    ]
+    assert offenders == []
+
+
+def test_core_imports_nothing_else_from_the_package():
+    for path in (PACKAGE / "core").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                assert not name.startswith("pnlp_bench") or name.startswith("pnlp_bench.core"), f"{path.name} imports {name}"
