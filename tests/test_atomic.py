@@ -1,4 +1,5 @@
-"""The shared foundations in pnlp_bench/core: files written whole or not at all."""
+"""The shared foundations in pnlp_bench/core: files written whole or not at all, damaged checkpoints said in
+one line."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from pnlp_bench import store
 from pnlp_bench.core import atomic
 from pnlp_bench.core.atomic import WriteError, append_line, save_torch_atomic, write_json_atomic, write_text_atomic
+from pnlp_bench.core.checkpoint import DamagedCheckpointError, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pnlp_bench"
@@ -151,3 +153,22 @@ def test_core_imports_nothing_else_from_the_package():
                 [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
             for name in names:
                 assert not name.startswith("pnlp_bench") or name.startswith("pnlp_bench.core"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("cut", [0, 1, 100, 0.5, -50], ids=["empty", "1 byte", "100 bytes", "half", "tail cut"])
+def test_a_truncated_checkpoint_is_one_damaged_line_naming_the_file(tmp_path, cut):
+    whole = tmp_path / "whole.pt"
+    torch.save({"model": {"w": torch.randn(4000)}, "epoch": 3}, whole)
+    data = whole.read_bytes()
+    damaged = tmp_path / "best.pt"
+    damaged.write_bytes(data[: int(len(data) * cut) if isinstance(cut, float) else cut if cut >= 0 else len(data) + cut])
+    with pytest.raises(DamagedCheckpointError) as caught:
+        load_checkpoint(damaged, "do this")
+    message = str(caught.value)
+    assert message.startswith(f"{damaged} is damaged") and message.endswith("; do this") and "\n" not in message
+    assert load_checkpoint(whole, "unused")["epoch"] == 3
+
+
+def test_a_missing_checkpoint_is_not_called_damaged(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "absent.pt", "unused")

@@ -1,4 +1,4 @@
-"""`bench run` when the disk fills up: one line, no traceback, no temporary file left behind."""
+"""`bench run` and `bench predict` end to end, when things go wrong: a full disk, a damaged checkpoint."""
 
 from __future__ import annotations
 
@@ -50,6 +50,20 @@ def error_lines(done: subprocess.CompletedProcess) -> list[str]:
     return [line for line in done.stderr.splitlines() if line.strip()]
 
 
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output root of one finished tiny run (two epochs), trained once for the tests below."""
+    root = tmp_path_factory.mktemp("finished")
+    done = bench(*RUN, f"output_root={root / 'outputs'}", cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return root / "outputs"
+
+
+def copy_of(finished: Path, tmp_path: Path) -> Path:
+    shutil.copytree(finished, tmp_path / "outputs")
+    return tmp_path / "outputs"
+
+
 def test_a_full_disk_while_saving_a_checkpoint_ends_in_one_line_and_leaves_no_temporary(tmp_path):
     script = tmp_path / "full_disk.py"
     script.write_text(FULL_DISK)
@@ -61,3 +75,34 @@ def test_a_full_disk_while_saving_a_checkpoint_ends_in_one_line_and_leaves_no_te
     assert [path for path in tmp_path.rglob("*") if path.name.endswith(".tmp")] == []
     assert not (folder / "best.pt").exists()
     assert json.loads((folder / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_predict_on_a_truncated_best_checkpoint_says_it_is_damaged_in_one_line(finished, tmp_path):
+    folder = run_folder(copy_of(finished, tmp_path))
+    best = folder / "best.pt"
+    best.write_bytes(best.read_bytes()[:4096])
+    done = bench("predict", str(folder), "wake me up at seven", cwd=tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    (line,) = error_lines(done)
+    assert line.startswith(f"error: {best} is damaged, it cannot be read (RuntimeError: PytorchStreamReader")
+    assert f"remove {folder} and repeat its bench run" in line
+
+
+def test_resuming_from_a_damaged_last_checkpoint_stops_keeping_it_then_starts_over_once_it_is_moved(finished, tmp_path):
+    output_root = copy_of(finished, tmp_path)
+    folder = run_folder(output_root)
+    (folder / "metrics.json").unlink()  # an interrupted run, as far as a new launch can tell
+    last = folder / "last.pt"
+    damaged = last.read_bytes()[:-200]
+    last.write_bytes(damaged)
+    best = (folder / "best.pt").read_bytes()
+    done = bench(*RUN, f"output_root={output_root}", cwd=tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    (line,) = error_lines(done)
+    assert line.startswith(f"error: {last} is damaged") and "move it aside (or delete it) and run again" in line
+    assert last.read_bytes() == damaged and (folder / "best.pt").read_bytes() == best  # nothing overwritten
+    last.rename(folder / "last.pt.damaged")  # as the line says
+    again = bench(*RUN, f"output_root={output_root}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["status"] == "finished" and record["resumed_from_epoch"] is None

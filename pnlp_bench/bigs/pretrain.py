@@ -33,6 +33,7 @@ from pnlp_bench.bigs.masking import IGNORE_INDEX, mask_tokens
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Vocabulary, tokenize, vocab_digest
 from pnlp_bench.core.atomic import save_torch_atomic
+from pnlp_bench.core.checkpoint import load_checkpoint, resume_advice
 from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.models.bigs import BiGSForMaskedLM
 from pnlp_bench.paths import cache_dir
@@ -136,7 +137,7 @@ def pretrain(
     last_path = run_dir / "last.pt"
     resumed_from = None
     if resume and last_path.exists():
-        saved = torch.load(last_path, map_location="cpu", weights_only=True)
+        saved = load_checkpoint(last_path, resume_advice(last_path))
         if saved.get("finished") is False and saved.get("total_steps") == total_steps:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])

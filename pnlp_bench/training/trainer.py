@@ -22,6 +22,7 @@ from rich.progress import (
 )
 
 from pnlp_bench.core.atomic import save_torch_atomic
+from pnlp_bench.core.checkpoint import load_checkpoint, resume_advice
 from pnlp_bench.data.base import Example
 from pnlp_bench.data.features import Featurized
 from pnlp_bench.provenance import native_bf16_cpu
@@ -157,13 +158,11 @@ def predict(model: torch.nn.Module, data: Featurized, split: str, config: Traine
 
 
 def load_resumable(path: Path, identity: dict[str, str]) -> dict[str, Any] | None:
-    """The last checkpoint when it belongs to this very config and code; anything else starts afresh."""
+    """The last checkpoint when it belongs to this very config and code; one of another config or code
+    starts afresh. A damaged one stops the run with one line (`DamagedCheckpointError`, see resume_advice)."""
     if not path.exists():
         return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError):
-        return None  # a torn or foreign file: the atomic rename makes this rare, and retraining is safe
+    state = load_checkpoint(path, resume_advice(path))
     return state if state.get("identity") == identity else None
 
 
@@ -275,7 +274,7 @@ def train(
                 on_epoch(history[-1])
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: eval {monitor} {value:.2f}")
     train_wall = time.perf_counter() - started
-    best = torch.load(best_path, map_location=device, weights_only=True)
+    best = load_checkpoint(best_path, f"delete it and {last_path.name} to train this run again", map_location=device)
     model.load_state_dict(best["model"])
     final = {split: score(examples[split], predict(model, data, split, config, device)) for split in ("eval", "test")}
     return {
