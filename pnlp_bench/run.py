@@ -14,6 +14,7 @@ import random
 import re
 import time
 import traceback
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from pnlp_bench import metrics as metric_functions
 from pnlp_bench import store
 from pnlp_bench.core.atomic import WriteError, write_json_atomic, write_text_atomic
 from pnlp_bench.core.errors import OneLineError
+from pnlp_bench.core.run_lock import RunFolderBusy, hold_run_folder
 from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.loggers import LOGGERS
@@ -309,8 +311,19 @@ def main(cfg: DictConfig) -> None:
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
     sweeping = hydra_config.mode == RunMode.MULTIRUN
+    # Only the main process of a launch holds the folder: torchrun's other ranks train into it with rank 0.
+    holds_folder = int(os.environ.get("RANK", "0")) == 0
+    held = ExitStack()  # released in `finally`, after a failure record is written into the folder
     try:
+        if holds_folder:
+            held.enter_context(hold_run_folder(run_dir))
         run(cfg, run_dir)
+    except RunFolderBusy as error:
+        # No failure record: the folder, its metrics.json and its cell in the store belong to the holder.
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        if not sweeping:
+            raise SystemExit(1) from None
+        FAILED_JOBS.append(str(run_dir))
     except (ConfigError, DataError, OneLineError) as error:
         record_failure(run_dir, error, cfg)
         # One clear line, no traceback: the message names the key, file or line at fault.
@@ -326,5 +339,6 @@ def main(cfg: DictConfig) -> None:
         FAILED_JOBS.append(str(run_dir))
         Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}")
     finally:
+        held.close()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

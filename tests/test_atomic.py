@@ -1,5 +1,5 @@
 """The shared foundations in pnlp_bench/core: files written whole or not at all, damaged checkpoints said in
-one line."""
+one line, one run per folder."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pnlp_bench import store
 from pnlp_bench.core import atomic
 from pnlp_bench.core.atomic import WriteError, append_line, save_torch_atomic, write_json_atomic, write_text_atomic
 from pnlp_bench.core.checkpoint import DamagedCheckpointError, load_checkpoint
+from pnlp_bench.core.run_lock import RunFolderBusy, hold_run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pnlp_bench"
@@ -172,3 +173,38 @@ def test_a_truncated_checkpoint_is_one_damaged_line_naming_the_file(tmp_path, cu
 def test_a_missing_checkpoint_is_not_called_damaged(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "absent.pt", "unused")
+
+
+HOLDER = """
+import sys
+from pathlib import Path
+from pnlp_bench.core.run_lock import hold_run_folder
+with hold_run_folder(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_folder_held_by_another_process_is_refused_naming_the_holder(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderBusy, match=f"{re.escape(str(tmp_path))} is in use by pid {holder.pid} on "):
+            with hold_run_folder(tmp_path):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: the OS drops its lock, and its holder file stays behind, stale
+        holder.wait()
+    with hold_run_folder(tmp_path):  # a dead holder blocks no one
+        assert (tmp_path / ".run.holder").read_text().startswith(f"pid {os.getpid()} ")
+
+
+def test_the_folder_is_released_when_the_run_fails(tmp_path):
+    with pytest.raises(ValueError):
+        with hold_run_folder(tmp_path):
+            raise ValueError("the run failed")
+    with hold_run_folder(tmp_path):
+        pass
+    assert not (tmp_path / ".run.holder").exists()

@@ -1,4 +1,5 @@
-"""`bench run` and `bench predict` end to end, when things go wrong: a full disk, a damaged checkpoint."""
+"""`bench run` and `bench predict` end to end, when things go wrong: a full disk, a damaged checkpoint, a
+second launch into a busy folder."""
 
 from __future__ import annotations
 
@@ -106,3 +107,37 @@ def test_resuming_from_a_damaged_last_checkpoint_stops_keeping_it_then_starts_ov
     assert again.returncode == 0, again.stderr[-2000:]
     record = json.loads((folder / "metrics.json").read_text())
     assert record["status"] == "finished" and record["resumed_from_epoch"] is None
+
+
+HOLDER = """
+import sys
+from pathlib import Path
+from pnlp_bench.core.run_lock import hold_run_folder
+with hold_run_folder(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_second_launch_into_a_busy_run_folder_is_refused_in_one_line_and_trains_nothing(tmp_path):
+    folder = tmp_path / "outputs" / "runs" / "busy"
+    overrides = [*RUN, f"output_root={tmp_path / 'outputs'}", f"hydra.run.dir={folder}"]
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=environment(tmp_path))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = bench(*overrides, cwd=tmp_path)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        (line,) = error_lines(done)
+        assert line.startswith(f"error: {folder} is in use by pid {holder.pid} on ")
+        assert "not training a second run into the same folder" in line
+        assert not list(folder.glob("*.pt")) and not (folder / "metrics.json").exists()
+        assert not (tmp_path / "outputs" / "store").exists()  # no `failed` record for a cell that is running
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder died without releasing anything by hand: its lock is gone with it.
+    again = bench(*overrides, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((folder / "metrics.json").read_text())["status"] == "finished"
+    assert not (folder / ".run.holder").exists()
