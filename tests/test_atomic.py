@@ -1,5 +1,5 @@
 """The shared foundations in pnlp_bench/core: files written whole or not at all, damaged checkpoints said in
-one line, one run per folder."""
+one line, one run per folder, history.jsonl kept in step with the checkpoint a resume starts from."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pnlp_bench.core import atomic
 from pnlp_bench.core.atomic import WriteError, append_line, save_torch_atomic, write_json_atomic, write_text_atomic
 from pnlp_bench.core.checkpoint import DamagedCheckpointError, load_checkpoint
 from pnlp_bench.core.run_lock import RunFolderBusy, hold_run_folder
+from pnlp_bench.core.run_log import ProgressLog, read_history
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pnlp_bench"
@@ -208,3 +209,28 @@ def test_the_folder_is_released_when_the_run_fails(tmp_path):
     with hold_run_folder(tmp_path):
         pass
     assert not (tmp_path / ".run.holder").exists()
+
+
+def test_history_follows_the_checkpoint_a_resume_starts_from(tmp_path):
+    log = ProgressLog(tmp_path, total=4)
+    for epoch in (1, 2, 3):
+        log.record({"epoch": epoch, "train_loss": 1.0 / epoch, "checkpoint_seconds": 0.1}, "loss")
+    with open(tmp_path / "history.jsonl", "a") as handle:
+        handle.write('{"epoch": 4, "train_l')  # a writer killed mid-line
+    assert [row["epoch"] for row in read_history(tmp_path / "history.jsonl")] == [1, 2, 3]
+    # The checkpoint a resume finds was saved after epoch 2, before its checkpoint_seconds were known.
+    resumed = ProgressLog(tmp_path, total=4).start([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}])
+    assert resumed == read_history(tmp_path / "history.jsonl")
+    assert [(row["epoch"], row["checkpoint_seconds"]) for row in resumed] == [(1, 0.1), (2, 0.1)]
+    ProgressLog(tmp_path, total=4).start([])  # a fresh start: an earlier training's lines do not stay
+    assert (tmp_path / "history.jsonl").read_text() == ""
+
+
+def test_each_epoch_logs_one_plain_line_with_its_eta(tmp_path, caplog):
+    log = ProgressLog(tmp_path, total=10)
+    log.start([])
+    with caplog.at_level("INFO", logger="pnlp_bench.train"):
+        log.record({"epoch": 1, "train_loss": 2.0}, "train loss 2.0000")
+    (line,) = [record.getMessage() for record in caplog.records if record.name == "pnlp_bench.train"]
+    assert re.fullmatch(r"epoch 1/10: train loss 2\.0000, elapsed \d+:\d\d:\d\d, ETA \d+:\d\d:\d\d", line)
+    assert ProgressLog(None, total=10).start([{"epoch": 1}]) == [{"epoch": 1}]  # another rank: writes nothing

@@ -1,5 +1,6 @@
-"""`bench run` and `bench predict` end to end, when things go wrong: a full disk, a damaged checkpoint, a
-second launch into a busy folder."""
+"""`bench run` and `bench predict` end to end, on the parts of the run contract a user meets when things go
+wrong or when nobody watches: a full disk, a damaged checkpoint, a second launch into a busy folder, and
+the per-epoch lines in `run.log` and `history.jsonl`."""
 
 from __future__ import annotations
 
@@ -63,6 +64,19 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def copy_of(finished: Path, tmp_path: Path) -> Path:
     shutil.copytree(finished, tmp_path / "outputs")
     return tmp_path / "outputs"
+
+
+def test_run_log_and_history_jsonl_have_one_line_per_epoch(finished):
+    folder = run_folder(finished)
+    epoch_lines = [line for line in (folder / "run.log").read_text().splitlines() if "[pnlp_bench.train]" in line]
+    assert len(epoch_lines) == 2
+    for number, line in enumerate(epoch_lines, 1):
+        assert f"epoch {number}/2: train loss " in line and "eval exact_match " in line and "samples/s" in line
+        assert "elapsed " in line and "ETA " in line
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    record = json.loads((folder / "metrics.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert history == record["history"]  # the same rows, every field the record keeps (checkpoint_seconds too)
 
 
 def test_a_full_disk_while_saving_a_checkpoint_ends_in_one_line_and_leaves_no_temporary(tmp_path):

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
 from pnlp_bench.bigs.config import BiGSTrainerConfig
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Encoded
 from pnlp_bench.core.atomic import save_torch_atomic
+from pnlp_bench.core.run_log import ProgressLog, logging_above
 from pnlp_bench.training.trainer import autocast_for
 
 Scorer = Callable[[list, list], dict]
@@ -104,11 +105,14 @@ def finetune(
     schedule = build_schedule(optimizer, warmup, total_steps, config.schedule)
     generator = torch.Generator().manual_seed(seed)
     best_value, best_epoch, best_scores = float("-inf"), 0, {}
-    history: list[dict] = []
     step = 0
     started = time.perf_counter()
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    # fine-tuning does not resume: every run starts its history.jsonl afresh; max_steps may end it early
+    epochs_to_run = min(config.epochs, -(-total_steps // steps_per_epoch))
+    progress_log = ProgressLog(run_dir, epochs_to_run)
+    history: list[dict] = progress_log.start([])
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with logging_above(Progress(*columns, disable=quiet, transient=True)) as progress:
         epochs_task = progress.add_task("epochs", total=config.epochs)
         batches_task = progress.add_task("batches", total=micro_batches)
         for epoch in range(1, config.epochs + 1):
@@ -152,6 +156,11 @@ def finetune(
                     "train_seconds": train_seconds,
                     "examples_per_second": min(len(train), loss_count * config.batch_size) / train_seconds,
                 }
+            )
+            progress_log.record(
+                history[-1],
+                f"train loss {history[-1]['train_loss']:.4f}, dev {monitor} {value:.2f} (best {best_value:.2f}, epoch "
+                f"{best_epoch}), {history[-1]['examples_per_second']:,.0f} examples/s",
             )
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: dev {monitor} {value:.2f}")
             if step >= total_steps:

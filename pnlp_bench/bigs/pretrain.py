@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pnlp_bench.bigs.config import BiGSTrainerConfig
 from pnlp_bench.bigs.finetune import device_for
@@ -34,6 +34,7 @@ from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_grou
 from pnlp_bench.bigs.tokenization import Vocabulary, tokenize, vocab_digest
 from pnlp_bench.core.atomic import save_torch_atomic
 from pnlp_bench.core.checkpoint import load_checkpoint, resume_advice
+from pnlp_bench.core.run_log import ProgressLog, logging_above
 from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.models.bigs import BiGSForMaskedLM
 from pnlp_bench.paths import cache_dir
@@ -174,14 +175,23 @@ def pretrain(
         row = {"step": state["step"], "epoch": state["epoch"], "train_loss": train_loss, **{f"dev_{k}": v for k, v in scores.items()},
                "lr": schedule.get_last_lr()[0], "tokens_per_second": tokens_per_second}
         history.append(row)
+        # Rows after the last `checkpoint_every` save are recomputed on resume; `start` then drops them from
+        # the file with the checkpoint's history, so no step appears twice.
+        progress_log.record(
+            row,
+            f"train loss {train_loss:.4f}, dev mlm_loss {scores['mlm_loss']:.4f} (best {best_loss:.4f}), "
+            f"dev mlm_accuracy {scores['mlm_accuracy']:.2f}, {tokens_per_second:,.0f} tokens/s",
+        )
         return scores
 
     length = train.shape[1]
     loss_sum, loss_steps, window_started, window_tokens = 0.0, 0, time.perf_counter(), 0
     started = time.perf_counter()
     scores = None
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    progress_log = ProgressLog(run_dir, total_steps, unit="step")
+    history = progress_log.start(history)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with logging_above(Progress(*columns, disable=quiet, transient=True)) as progress:
         steps_task = progress.add_task("pretraining", total=total_steps, completed=state["step"])
         while state["step"] < total_steps:
             if state["position"] + sequences_per_step > train.shape[0]:  # a new epoch: reshuffle

@@ -5,6 +5,9 @@ Runs never lose work: after every epoch `last.pt` holds everything needed to go 
 the shuffling generator, the best score so far, the history), written atomically. Started again with the
 same config in the same run folder, training resumes after the last finished epoch, and on the CPU it ends
 with exactly the metrics of an uninterrupted run (tests/test_resume.py kills a run with SIGKILL to check).
+
+Off a terminal too, every epoch says where it stands: one `pnlp_bench.train` log line (Hydra puts it in the
+run folder's `run.log`) and one line of `history.jsonl` (see core/run_log.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rich.progress import (
 
 from pnlp_bench.core.atomic import save_torch_atomic
 from pnlp_bench.core.checkpoint import load_checkpoint, resume_advice
+from pnlp_bench.core.run_log import ProgressLog, logging_above
 from pnlp_bench.data.base import Example
 from pnlp_bench.data.features import Featurized
 from pnlp_bench.provenance import native_bf16_cpu
@@ -208,10 +212,12 @@ def train(
         best_value, best_epoch, history = state["best_value"], state["best_epoch"], state["history"]
         first_epoch = state["epoch"] + 1
     started = time.perf_counter()
+    progress_log = ProgressLog(run_dir if ranks.is_main else None, config.epochs)
+    history = progress_log.start(history)
     columns = [
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
     ]
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    with logging_above(Progress(*columns, disable=quiet, transient=True)) as progress:
         epochs_task = progress.add_task("epochs", total=config.epochs, completed=first_epoch - 1)
         batches_task = progress.add_task("batches", total=(train_size + config.batch_size - 1) // config.batch_size)
         for epoch in range(first_epoch, config.epochs + 1):
@@ -269,6 +275,12 @@ def train(
                     },
                 )
             history[-1]["checkpoint_seconds"] = time.perf_counter() - checkpoint_started  # best.pt and last.pt
+            # after last.pt: a line in history.jsonl is never ahead of the checkpoint a resume starts from
+            progress_log.record(
+                history[-1],
+                f"train loss {history[-1]['train_loss']:.4f}, eval {monitor} {value:.2f} (best {best_value:.2f}, "
+                f"epoch {best_epoch}), {history[-1]['samples_per_second']:,.0f} samples/s",
+            )
             ranks.barrier()
             if on_epoch is not None:
                 on_epoch(history[-1])
