@@ -175,11 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     if command not in commands:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
+    from pnlp_bench.core.errors import OneLineError
     from pnlp_bench.registry import ConfigError
 
     try:
         raise SystemExit(commands[command](rest))
-    except ConfigError as error:
+    except (ConfigError, OneLineError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
+from pnlp_bench.core.checkpoint import load_checkpoint
 from pnlp_bench.data.base import DataConfig
 from pnlp_bench.data.features import LabelSpace
 from pnlp_bench.data.text import words_of
@@ -40,7 +41,7 @@ def load_trained(run_dir: Path) -> tuple[PNLPModel, Projection, DataConfig, Labe
     checkpoint_path = run_dir / "best.pt"
     if not checkpoint_path.is_file():
         raise ConfigError(f"{checkpoint_path}: no checkpoint (is {run_dir} the folder of a `bench run` past its first epoch?)")
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    checkpoint = load_checkpoint(checkpoint_path, f"train the run again: remove {run_dir} and repeat its bench run")
     missing = [key for key in ("model", "config", "label_space") if key not in checkpoint]
     if missing:
         raise ConfigError(f"{checkpoint_path}: not a pNLP-Mixer checkpoint (no {', '.join(missing)})")

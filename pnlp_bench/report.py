@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pnlp_bench import store
+from pnlp_bench.core.atomic import write_text_atomic
 
 PARAM_SUFFIX = {"K": 1e3, "M": 1e6}
 
@@ -124,5 +125,5 @@ def report(results_dir: Path, output_root: Path) -> Path:
         if extra.name != "README.md" and not extra.stem.startswith(("table", "bigs_table")):
             lines.append(f"\nAlso: [{extra.stem}]({extra.name})")
     readme = results_dir / "README.md"
-    readme.write_text("\n".join(lines) + "\n")
+    write_text_atomic(readme, "\n".join(lines) + "\n")
     return readme

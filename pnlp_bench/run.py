@@ -13,6 +13,7 @@ import os
 import random
 import time
 import traceback
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pnlp_bench import metrics as metric_functions
 from pnlp_bench import store
+from pnlp_bench.core.atomic import WriteError, write_json_atomic, write_text_atomic
 from pnlp_bench.core.compose import path_component  # noqa: F401  (registers the config's resolvers)
+from pnlp_bench.core.errors import OneLineError
 from pnlp_bench.core.identity import FAMILIES, config_identity
 from pnlp_bench.core.record import RunRecord
+from pnlp_bench.core.run_lock import RunFolderBusy, hold_run_folder
 from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.loggers import LOGGERS
@@ -171,7 +176,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     model = build_model(cfg, data_config, data)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     labels = {"labels": data.labels.labels, "tags": data.labels.tags}
     logger_options = options(cfg.logger)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 logs
@@ -271,17 +276,18 @@ def finished_record(run_dir: Path, identity: dict[str, str]) -> dict[str, Any] |
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(payload, indent=1, sort_keys=False))
-    partial.replace(path)
+    write_json_atomic(path, payload)
 
 
 def record_failure(run_dir: Path, error: BaseException, cfg: DictConfig | None = None) -> None:
     """metrics.json says why the run failed; the store gets a `failed` line too (when the config resolves),
     so a table can say "not run here: <why>" for a cell instead of a bare dash."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     message = f"{type(error).__name__}: {error}"
-    write_json(run_dir / "metrics.json", {"status": "failed", "error": message, "traceback": traceback.format_exc()})
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "metrics.json", {"status": "failed", "error": message, "traceback": traceback.format_exc()})
+    except OSError:  # WriteError included
+        return  # the disk that refused the run's files may refuse this record too; the error line still says why
     if cfg is None:
         return
     try:
@@ -289,7 +295,10 @@ def record_failure(run_dir: Path, error: BaseException, cfg: DictConfig | None =
         output_root = str(cfg.output_root)
     except Exception:  # a config that does not resolve has no identity: metrics.json alone says why
         return
-    store.append(output_root, {"status": "failed", **keys, "error": message.splitlines()[0], "run_dir": str(run_dir)})
+    try:
+        store.append(output_root, {"status": "failed", **keys, "error": message.splitlines()[0], "run_dir": str(run_dir)})
+    except WriteError:
+        return  # as above: metrics.json holds the failure
 
 
 FAILED_JOBS: list[str] = []
@@ -315,12 +324,23 @@ def main(cfg: DictConfig) -> None:
     if cfg.get("resume"):
         adopt_legacy_run_dir(run_dir, hydra_config.job.override_dirname, Console(quiet=bool(cfg.get("quiet"))))
     sweeping = hydra_config.mode == RunMode.MULTIRUN
+    # Only the main process of a launch holds the folder: torchrun's other ranks train into it with rank 0.
+    holds_folder = int(os.environ.get("RANK", "0")) == 0
+    held = ExitStack()  # released in `finally`, after a failure record is written into the folder
     try:
+        if holds_folder:
+            held.enter_context(hold_run_folder(run_dir))
         run(cfg, run_dir)
-    except (ConfigError, DataError) as error:
+    except RunFolderBusy as error:
+        # No failure record: the folder, its metrics.json and its cell in the store belong to the holder.
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        if not sweeping:
+            raise SystemExit(1) from None
+        FAILED_JOBS.append(str(run_dir))
+    except (ConfigError, DataError, OneLineError) as error:
         record_failure(run_dir, error, cfg)
         # One clear line, no traceback: the message names the key, file or line at fault.
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         if not sweeping:
             raise SystemExit(2) from None
         FAILED_JOBS.append(str(run_dir))
@@ -332,5 +352,6 @@ def main(cfg: DictConfig) -> None:
         FAILED_JOBS.append(str(run_dir))
         Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}")
     finally:
+        held.close()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -49,6 +49,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from pnlp_bench.core.atomic import write_text_atomic
 from pnlp_bench.data.base import DataConfig, DataError, Example, load_data
 from pnlp_bench.data.features import Featurized, featurize
 from pnlp_bench.data.text import words_of
@@ -1451,9 +1452,7 @@ def write_report(result: dict, output: str, render: Callable[[dict], str] | None
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = (stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md"))
     for path, text in zip(paths, (json.dumps(result, indent=1), (render or render_markdown)(result))):
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_text(text)
-        partial.replace(path)
+        write_text_atomic(path, text)
     return paths
 
 

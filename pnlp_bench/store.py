@@ -18,6 +18,7 @@ from typing import Any
 from filelock import FileLock
 
 import pnlp_bench
+from pnlp_bench.core.atomic import append_line
 from pnlp_bench.core.identity import identity_of
 
 def code_version() -> str:
@@ -39,11 +40,9 @@ def store_path(output_root: str | Path) -> Path:
 def append(output_root: str | Path, record: dict[str, Any]) -> None:
     path = store_path(output_root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=True) + "\n"
+    line = json.dumps(record, sort_keys=True)
     with FileLock(str(path) + ".lock"):
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
+        append_line(path, line)  # whole or not at all: a torn line would swallow the next record too
 
 
 def records(output_root: str | Path) -> Iterator[dict[str, Any]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime
 import functools
+import io
 import json
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 
 from pnlp_bench import store
+from pnlp_bench.core.atomic import write_text_atomic
 from pnlp_bench.core.compose import compose
 from pnlp_bench.core.identity import config_identity
 from pnlp_bench.core.record import SELECTION_SPLIT, RunRecord
@@ -414,16 +416,13 @@ def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], res
         paths[2]: json.dumps({"table": spec.number, "title": spec.title, "budget": budget, "cells": cells}, indent=1),
     }
     for path, text in written.items():
-        partial = path.with_name(f".{path.name}.tmp")
-        partial.write_text(text)
-        partial.replace(path)
-    partial = paths[1].with_name(f".{paths[1].name}.tmp")
-    with open(partial, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(cells[0]))
-        writer.writeheader()
-        for cell in cells:
-            writer.writerow({key: json.dumps(value) if isinstance(value, list) else value for key, value in cell.items()})
-    partial.replace(paths[1])
+        write_text_atomic(path, text)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(cells[0]))
+    writer.writeheader()
+    for cell in cells:
+        writer.writerow({key: json.dumps(value) if isinstance(value, list) else value for key, value in cell.items()})
+    write_text_atomic(paths[1], table.getvalue())
     return paths
 
 

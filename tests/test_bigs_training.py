@@ -15,6 +15,7 @@ from pnlp_bench.bigs.optim import lr_factor, parameter_groups
 from pnlp_bench.bigs.pipeline import bigs_options, parse_configs
 from pnlp_bench.bigs.pretrain import masked_lm_loss, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
+from pnlp_bench.core.run_log import read_history
 from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.metrics import score_text_task
 from pnlp_bench.models.bigs import BiGSConfig, BiGSForMaskedLM, BiGSModel
@@ -162,9 +163,10 @@ def tiny_backbone(**overrides) -> BiGSBackboneConfig:
 
 
 @pytest.mark.parametrize("kind", ["regression", "multiple_choice"])
-def test_finetune_runs_regression_and_multiple_choice(tmp_path, kind):
+def test_finetune_runs_regression_and_multiple_choice(tmp_path, kind, caplog):
     from pnlp_bench.bigs.checkpoints import build_for_task
 
+    caplog.set_level("INFO", logger="pnlp_bench.train")
     torch.manual_seed(0)
     if kind == "regression":
         examples = [TextExample(str(i), f"sentence {i}", f"other {i}", label=float(i % 5)) for i in range(24)]
@@ -184,6 +186,9 @@ def test_finetune_runs_regression_and_multiple_choice(tmp_path, kind):
     assert [row["epoch"] for row in result["history"]] == [1, 2] and result["steps"] == 6
     assert monitor in result["metrics"]["dev"] and result["best"]["epoch"] in (1, 2)
     assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
+    assert read_history(tmp_path / "history.jsonl") == result["history"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "pnlp_bench.train"]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"] and all("ETA" in line for line in lines)
 
 
 class Crash(Exception):
@@ -223,6 +228,9 @@ def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     for key in ("step", "train_loss", "dev_mlm_loss", "dev_mlm_accuracy"):
         assert [row[key] for row in resumed["history"]] == pytest.approx([row[key] for row in straight["history"]])
     assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["finished"] is True
+    # the step-3 row written before the crash stays, once; the crashed run's later rows never reached last.pt
+    assert read_history(tmp_path / "resumed" / "history.jsonl") == resumed["history"]
+    assert [row["step"] for row in resumed["history"]] == [3, 6]
     # another config's last.pt in the folder is not taken up: that run starts afresh
     other = pretrain(tiny_mlm(), blocks, VOCAB, config, tmp_path / "resumed", 0, {}, quiet=True, identity={"config_hash": "other"})
     assert other["resumed_from_step"] is None

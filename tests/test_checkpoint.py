@@ -5,9 +5,17 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import torch
 
-from pnlp_bench.core.checkpoint import load_resumable, restore_rng, rng_state, save_atomic, save_resumable
+from pnlp_bench.core.atomic import save_torch_atomic
+from pnlp_bench.core.checkpoint import (
+    DamagedCheckpointError,
+    load_resumable,
+    restore_rng,
+    rng_state,
+    save_resumable,
+)
 
 IDENTITY = {"config_hash": "abc", "code_version": "0.1.0"}
 
@@ -33,15 +41,16 @@ def test_only_a_checkpoint_of_this_identity_and_format_is_resumed(tmp_path):
     assert load_resumable(path, IDENTITY) is None  # nothing yet
     save_resumable(path, IDENTITY, {"epoch": 1})
     assert load_resumable(path, {**IDENTITY, "config_hash": "other"}) is None  # another config's
-    save_atomic({"epoch": 1, "identity": IDENTITY}, path)  # a last.pt of the layout before this helper
+    save_torch_atomic(path, {"epoch": 1, "identity": IDENTITY})  # a last.pt of the layout before this helper
     assert load_resumable(path, IDENTITY) is None
-    path.write_bytes(b"torn")  # a file cut short (never by save_atomic, but a copy can be)
-    assert load_resumable(path, IDENTITY) is None
+    path.write_bytes(b"torn")  # a file cut short (never by an atomic save, but a copy can be): the run stops
+    with pytest.raises(DamagedCheckpointError, match="last.pt is damaged"):
+        load_resumable(path, IDENTITY)
 
 
 def test_an_atomic_save_leaves_no_temporary_file(tmp_path):
-    save_atomic({"x": torch.ones(2)}, tmp_path / "best.pt")
-    save_atomic({"x": torch.zeros(2)}, tmp_path / "best.pt")
+    save_torch_atomic(tmp_path / "best.pt", {"x": torch.ones(2)})
+    save_torch_atomic(tmp_path / "best.pt", {"x": torch.zeros(2)})
     assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]
     assert torch.load(tmp_path / "best.pt", weights_only=True)["x"].sum() == 0
     assert rng_state()["cuda"] == [] or torch.cuda.is_available()

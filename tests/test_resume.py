@@ -46,6 +46,11 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     assert after["metrics"] == before["metrics"]
     assert [h["train_loss"] for h in after["history"]] == [h["train_loss"] for h in before["history"]]
     assert after["best_epoch"] == before["best_epoch"]
+    # history.jsonl: each epoch once, whether it ran before the kill or after the resume
+    (folder,) = interrupted_root.glob("runs/mtop_sample/mixer_xs-*")
+    lines = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in lines] == [1, 2, 3, 4, 5]
+    assert [row["train_loss"] for row in lines] == [h["train_loss"] for h in before["history"]]
 
 
 def test_a_finished_run_is_not_trained_again(tmp_path):

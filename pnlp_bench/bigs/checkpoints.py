@@ -34,6 +34,7 @@ from torch import nn
 
 from pnlp_bench import store
 from pnlp_bench.bigs.config import BiGSBackboneConfig
+from pnlp_bench.core.checkpoint import load_checkpoint
 from pnlp_bench.models.bigs import (
     BiGSConfig,
     BiGSForMaskedLM,
@@ -96,7 +97,7 @@ def from_checkpoint(
     init: str, backbone: BiGSBackboneConfig, kind: str, num_labels: int, max_length: int, data_name: str
 ) -> tuple[nn.Module, dict]:
     path = checkpoint_file(init)
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = load_checkpoint(path, f"init={init}: choose another checkpoint, or run the pretraining that wrote it again")
     if "bigs_config" not in saved or "model" not in saved:
         raise ConfigError(f"init={init}: {path} is not a BiGS checkpoint of this project (no bigs_config)")
     known = {f.name for f in fields(BiGSConfig)}

@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
 from pnlp_bench.bigs.config import BiGSTrainerConfig
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Encoded
-from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_atomic, save_resumable
+from pnlp_bench.core.atomic import save_torch_atomic
+from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_resumable
+from pnlp_bench.core.run_log import ProgressLog, logging_above
 from pnlp_bench.training.trainer import autocast_for
 
 Scorer = Callable[[list, list], dict]
@@ -126,8 +128,12 @@ def finetune(
         best_value, best_epoch, best_scores = saved["best_value"], saved["best_epoch"], saved["best_scores"]
         restore_rng(saved["rng"])  # dropout's draws, as the uninterrupted run would make them
     started = time.perf_counter()
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    # history.jsonl holds the checkpoint's epochs (none on a fresh start); max_steps may end the run early
+    epochs_to_run = min(config.epochs, -(-total_steps // steps_per_epoch))
+    progress_log = ProgressLog(run_dir, epochs_to_run)
+    history = progress_log.start(history)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with logging_above(Progress(*columns, disable=quiet, transient=True)) as progress:
         epochs_task = progress.add_task("epochs", total=config.epochs, completed=first_epoch - 1)
         batches_task = progress.add_task("batches", total=micro_batches)
         for epoch in range(first_epoch, config.epochs + 1):
@@ -162,7 +168,7 @@ def finetune(
             value = scores["dev"][monitor]
             if value > best_value:
                 best_value, best_epoch, best_scores = value, epoch, scores
-                save_atomic({"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra}, run_dir / "best.pt")
+                save_torch_atomic(run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra})
             history.append(
                 {
                     "epoch": epoch,
@@ -191,6 +197,12 @@ def finetune(
                     "history": history,
                     **checkpoint_extra,  # bigs_config and task: last.pt also serves as an init= checkpoint
                 },
+            )
+            # after last.pt, so history.jsonl is never ahead of the checkpoint a relaunch goes on from
+            progress_log.record(
+                history[-1],
+                f"train loss {history[-1]['train_loss']:.4f}, dev {monitor} {value:.2f} (best {best_value:.2f}, epoch "
+                f"{best_epoch}), {history[-1]['examples_per_second']:,.0f} examples/s",
             )
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: dev {monitor} {value:.2f}")
     return {

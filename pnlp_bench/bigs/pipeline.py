@@ -28,6 +28,7 @@ from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
 from pnlp_bench.bigs.finetune import device_for, finetune
 from pnlp_bench.bigs.pretrain import build_blocks, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
+from pnlp_bench.core.atomic import write_text_atomic
 from pnlp_bench.data.text_tasks import TEXT_DATA, TextDataConfig, is_text_data, load_text_data
 from pnlp_bench.metrics import metric_names, score_text_task
 from pnlp_bench.paths import BERT_UNCASED_VOCAB
@@ -125,7 +126,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
     checkpoint_extra = {
         "bigs_config": asdict(model.config),
         "task": task.kind,

@@ -26,14 +26,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pnlp_bench.bigs.config import BiGSTrainerConfig
 from pnlp_bench.bigs.finetune import device_for
 from pnlp_bench.bigs.masking import IGNORE_INDEX, mask_tokens
 from pnlp_bench.bigs.optim import build_optimizer, build_schedule, describe_groups
 from pnlp_bench.bigs.tokenization import Vocabulary, tokenize, vocab_digest
-from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_atomic, save_resumable
+from pnlp_bench.core.atomic import save_torch_atomic
+from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_resumable
+from pnlp_bench.core.run_log import ProgressLog, logging_above
 from pnlp_bench.data.text_tasks import TextExample
 from pnlp_bench.models.bigs import BiGSForMaskedLM
 from pnlp_bench.paths import cache_dir
@@ -63,7 +65,7 @@ def build_blocks(documents: list[TextExample], max_length: int, vocab: Vocabular
     )
     report = {"documents": len(documents), "tokens": int(stream.numel()), "blocks": count, "tokens_dropped": int(stream.numel() - count * content)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"blocks": blocks, "report": report}, path)
+    save_torch_atomic(path, {"blocks": blocks, "report": report})
     return blocks, report
 
 
@@ -174,18 +176,27 @@ def pretrain(
         scores = evaluate_mlm(model, blocks["dev"], vocab, config, device)
         if scores["mlm_loss"] < best_loss:
             best_loss = scores["mlm_loss"]
-            save_atomic({"model": model.state_dict(), "step": state["step"], **checkpoint_extra}, run_dir / "best.pt")
+            save_torch_atomic(run_dir / "best.pt", {"model": model.state_dict(), "step": state["step"], **checkpoint_extra})
         row = {"step": state["step"], "epoch": state["epoch"], "train_loss": train_loss, **{f"dev_{k}": v for k, v in scores.items()},
                "lr": schedule.get_last_lr()[0], "tokens_per_second": tokens_per_second}
         history.append(row)
+        # Rows after the last `checkpoint_every` save are recomputed on resume; `start` then drops them from
+        # the file with the checkpoint's history, so no step appears twice.
+        progress_log.record(
+            row,
+            f"train loss {train_loss:.4f}, dev mlm_loss {scores['mlm_loss']:.4f} (best {best_loss:.4f}), "
+            f"dev mlm_accuracy {scores['mlm_accuracy']:.2f}, {tokens_per_second:,.0f} tokens/s",
+        )
         return scores
 
     length = train.shape[1]
     loss_sum, loss_steps, window_started, window_tokens = 0.0, 0, time.perf_counter(), 0
     started = time.perf_counter()
     scores = None
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    progress_log = ProgressLog(run_dir, total_steps, unit="step")
+    history = progress_log.start(history)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with logging_above(Progress(*columns, disable=quiet, transient=True)) as progress:
         steps_task = progress.add_task("pretraining", total=total_steps, completed=state["step"])
         while state["step"] < total_steps:
             if state["position"] + sequences_per_step > train.shape[0]:  # a new epoch: reshuffle

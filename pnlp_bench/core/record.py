@@ -71,7 +71,12 @@ class RunRecord:
         clash = set(common) & set(self.details)
         if clash:
             raise ValueError(f"run record: family fields shadow common ones: {', '.join(sorted(clash))}")
-        return {**common, **self.details}
+        ordered: dict[str, Any] = {}
+        for name, value in common.items():
+            ordered[name] = value
+            if name == "metrics" and "metrics_int8" in self.details:  # the int8 copy's numbers beside the fp32 ones
+                ordered["metrics_int8"] = self.details["metrics_int8"]
+        return {**ordered, **{key: value for key, value in self.details.items() if key not in ordered}}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "RunRecord":

@@ -8,7 +8,6 @@ from that table. No dense per-sample feature vector is ever built or stored.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field, replace
 from itertools import chain, repeat
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pnlp_bench.core.atomic import save_torch_atomic
 from pnlp_bench.data.base import Example
 from pnlp_bench.models.bottleneck import PAD
 from pnlp_bench.models.heads import IGNORE
@@ -200,9 +200,7 @@ def save_featurized(data: Featurized, path: Path) -> None:
         }
         payload["splits"][split] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, partial)
-    partial.replace(path)
+    save_torch_atomic(path, payload)
 
 
 def load_featurized(path: Path, max_words: int) -> Featurized:

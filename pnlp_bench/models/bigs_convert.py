@@ -56,6 +56,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from pnlp_bench.core.checkpoint import load_checkpoint
 from pnlp_bench.models.bigs import (
     BiGSConfig,
     BiGSForMaskedLM,
@@ -310,7 +311,7 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_checkpoint(path, "download it again (delete it from the Hugging Face cache) or pass another folder")
 
 
 def load_pretrained(

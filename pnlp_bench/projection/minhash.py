@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import xxhash
 
+from pnlp_bench.core.atomic import write_atomic
 from pnlp_bench.paths import MBERT_CASED_VOCAB, cache_dir
 from pnlp_bench.projection.base import PROJECTIONS, WordFeatures, check_size_and_window
 from pnlp_bench.projection.tokenizer import read_vocab, split_words
@@ -180,9 +181,7 @@ def fingerprint_table(vocab_path: Path, num_hashes: int, seed: int) -> np.ndarra
     pieces = read_vocab(vocab_path)
     table = fingerprints_of_gram_lists([piece_grams(piece) for piece in pieces], num_hashes, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{np.random.randint(1 << 30)}.tmp.npy")
-    np.save(partial, table)
-    partial.replace(path)
+    write_atomic(path, lambda handle: np.save(handle, table))
     return table
 
 

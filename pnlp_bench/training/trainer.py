@@ -5,11 +5,13 @@ Runs never lose work: after every epoch `last.pt` holds everything needed to go 
 the shuffling generator, the best score so far, the history), written atomically. Started again with the
 same config in the same run folder, training resumes after the last finished epoch, and on the CPU it ends
 with exactly the metrics of an uninterrupted run (tests/test_resume.py kills a run with SIGKILL to check).
+
+Off a terminal too, every epoch says where it stands: one `pnlp_bench.train` log line (Hydra puts it in the
+run folder's `run.log`) and one line of `history.jsonl` (see core/run_log.py).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -22,6 +24,9 @@ from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
 )
 
+from pnlp_bench.core.atomic import save_torch_atomic
+from pnlp_bench.core.checkpoint import load_checkpoint, resume_advice
+from pnlp_bench.core.run_log import ProgressLog, logging_above
 from pnlp_bench.data.base import Example
 from pnlp_bench.data.features import Featurized
 from pnlp_bench.provenance import native_bf16_cpu
@@ -156,20 +161,12 @@ def predict(model: torch.nn.Module, data: Featurized, split: str, config: Traine
     return {"labels": labels, "tags": tags}
 
 
-def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, partial)
-    partial.replace(path)
-
-
 def load_resumable(path: Path, identity: dict[str, str]) -> dict[str, Any] | None:
-    """The last checkpoint when it belongs to this very config and code; anything else starts afresh."""
+    """The last checkpoint when it belongs to this very config and code; one of another config or code
+    starts afresh. A damaged one stops the run with one line (`DamagedCheckpointError`, see resume_advice)."""
     if not path.exists():
         return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError):
-        return None  # a torn or foreign file: the atomic rename makes this rare, and retraining is safe
+    state = load_checkpoint(path, resume_advice(path))
     return state if state.get("identity") == identity else None
 
 
@@ -215,10 +212,12 @@ def train(
         best_value, best_epoch, history = state["best_value"], state["best_epoch"], state["history"]
         first_epoch = state["epoch"] + 1
     started = time.perf_counter()
+    progress_log = ProgressLog(run_dir if ranks.is_main else None, config.epochs)
+    history = progress_log.start(history)
     columns = [
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
     ]
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    with logging_above(Progress(*columns, disable=quiet, transient=True)) as progress:
         epochs_task = progress.add_task("epochs", total=config.epochs, completed=first_epoch - 1)
         batches_task = progress.add_task("batches", total=(train_size + config.batch_size - 1) // config.batch_size)
         for epoch in range(first_epoch, config.epochs + 1):
@@ -246,9 +245,9 @@ def train(
             if improved:
                 best_value, best_epoch = value, epoch
             if improved and ranks.is_main:
-                save_atomic(
-                    {"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra},
+                save_torch_atomic(
                     best_path,
+                    {"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra},
                 )
             history.append(
                 {
@@ -262,7 +261,8 @@ def train(
                 }
             )
             if ranks.is_main:
-                save_atomic(
+                save_torch_atomic(
+                    last_path,
                     {
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
@@ -273,15 +273,20 @@ def train(
                         "history": history,
                         "identity": identity,
                     },
-                    last_path,
                 )
             history[-1]["checkpoint_seconds"] = time.perf_counter() - checkpoint_started  # best.pt and last.pt
+            # after last.pt: a line in history.jsonl is never ahead of the checkpoint a resume starts from
+            progress_log.record(
+                history[-1],
+                f"train loss {history[-1]['train_loss']:.4f}, eval {monitor} {value:.2f} (best {best_value:.2f}, "
+                f"epoch {best_epoch}), {history[-1]['samples_per_second']:,.0f} samples/s",
+            )
             ranks.barrier()
             if on_epoch is not None:
                 on_epoch(history[-1])
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: eval {monitor} {value:.2f}")
     train_wall = time.perf_counter() - started
-    best = torch.load(best_path, map_location=device, weights_only=True)
+    best = load_checkpoint(best_path, f"delete it and {last_path.name} to train this run again", map_location=device)
     model.load_state_dict(best["model"])
     final = {split: score(examples[split], predict(model, data, split, config, device)) for split in ("eval", "test")}
     return {
