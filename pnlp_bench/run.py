@@ -28,6 +28,7 @@ from rich.table import Table
 
 from pnlp_bench import metrics as metric_functions
 from pnlp_bench import store
+from pnlp_bench.config_check import check_config
 from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize_cached
 from pnlp_bench.loggers import LOGGERS
@@ -142,13 +143,12 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    check_config(cfg)  # `bench run` checked it before making the run folder; callers without Hydra's callback did not
     if cfg.backbone.name == "bigs":
         # BiGS reads WordPiece text, not projected words: its own pipeline, same run record conventions
         from pnlp_bench.bigs.pipeline import run_bigs
 
         return run_bigs(cfg, run_dir)
-    if cfg.get("init"):
-        raise ConfigError("init= starts from a pretrained BiGS encoder; it needs backbone=bigs or a model=bigs_* preset")
     started = time.perf_counter()
     code = code_state()
     console = Console(quiet=bool(cfg.quiet))
