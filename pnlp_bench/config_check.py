@@ -6,18 +6,25 @@ every field first, then its values (the dataclass's `validate`). `ConfigCheck`, 
 first job starts, so a wrong key or value ends `bench run` with one line and exit code 2, leaving no run
 folder, no record and no store line. `run()` calls `check_config` too, for the jobs of sweepers that choose
 their own values (optuna) and for callers that bypass Hydra.
+
+The callback also notes where each job of a basic sweep will write its record, so `bench run -m` can name
+the jobs that failed whichever launcher ran them (`failed_sweep_jobs`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from pnlp_bench.registry import ConfigError, typed_config
@@ -112,6 +119,10 @@ def refuse_bad_config(config: DictConfig, job: list[str] | None = None) -> None:
         raise SystemExit(2) from None
 
 
+# Where the jobs of this process's last basic sweep write their records (None: no sweep checked yet).
+SWEEP_RUN_DIRS: list[Path] | None = None
+
+
 def sweep_jobs(config: DictConfig) -> list[list[str]]:
     """The overrides of every job a basic sweep of `config` will launch, in its order."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -123,6 +134,16 @@ def sweep_jobs(config: DictConfig) -> list[list[str]]:
     return [list(job) for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
+def planned_run_dir(job_config: DictConfig, index: int) -> Path:
+    """The folder Hydra's run_job will give this job (the launchers set job.num and job.id as here)."""
+    with open_dict(job_config.hydra.job):
+        job_config.hydra.job.num = index
+        job_config.hydra.job.id = f"{job_config.hydra.job.name}_{index}"
+    HydraConfig.instance().set_config(job_config)  # the sweep folder interpolates ${hydra:runtime.choices...}
+    sweep = job_config.hydra.sweep
+    return Path(os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir))))
+
+
 class ConfigCheck(Callback):
     """Checks the composed config of a run, and of every job of a basic sweep, before anything runs."""
 
@@ -130,12 +151,36 @@ class ConfigCheck(Callback):
         refuse_bad_config(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global SWEEP_RUN_DIRS
+        SWEEP_RUN_DIRS = None
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
             # another sweeper (optuna) chooses values as it goes: the fixed ones are checked here, each
             # trial's own when its run starts (run() calls check_config)
             refuse_bad_config(config)
             return
         loader = GlobalHydra.instance().config_loader()
-        for job in sweep_jobs(config):
-            refuse_bad_config(loader.load_sweep_config(master_config=config, sweep_overrides=job), job)
+        run_dirs = []
+        try:
+            for index, job in enumerate(sweep_jobs(config)):
+                job_config = loader.load_sweep_config(master_config=config, sweep_overrides=job)
+                refuse_bad_config(job_config, job)
+                run_dirs.append(planned_run_dir(job_config, index))
+        finally:
+            HydraConfig.instance().set_config(config)
+        SWEEP_RUN_DIRS = run_dirs
 
+
+def failed_sweep_jobs() -> list[str]:
+    """'run folder: error' for each job of this process's last basic sweep whose record is not finished.
+
+    Read from the records, which jobs write to their run folders under every launcher, so the answer does
+    not depend on the process a job ran in (a joblib worker, a submitit job)."""
+    failed = []
+    for run_dir in SWEEP_RUN_DIRS or []:
+        try:
+            record = json.loads((run_dir / "metrics.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            record = {}
+        if record.get("status") != "finished":
+            failed.append(f"{run_dir}: {str(record.get('error', 'no record')).splitlines()[0]}")
+    return failed

@@ -21,6 +21,7 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -294,7 +295,10 @@ def record_failure(run_dir: Path, error: BaseException, cfg: DictConfig | None =
     store.append(output_root, {"status": "failed", **identity, "error": message.splitlines()[0], "run_dir": str(run_dir)})
 
 
-FAILED_JOBS: list[str] = []
+class JobFailed(CompactHydraException):
+    """A sweep job's failure as Hydra sees it: the launcher marks the job failed and Hydra's sweeper ends the
+    sweep with a non-zero exit once the batch is done, under every launcher. Only text travels with it, so
+    it pickles back from a joblib or submitit worker whatever the original error held."""
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -307,17 +311,17 @@ def main(cfg: DictConfig) -> None:
     except (ConfigError, DataError) as error:
         record_failure(run_dir, error, cfg)
         # One clear line, no traceback: the message names the key, file or line at fault.
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         if not sweeping:
             raise SystemExit(2) from None
-        FAILED_JOBS.append(str(run_dir))
+        raise JobFailed(f"job failed: {run_dir}: {error}") from None
     except Exception as error:
         record_failure(run_dir, error, cfg)
         if not sweeping:
             raise
-        # In a sweep one failed job must not stop the others: its record says what went wrong.
-        FAILED_JOBS.append(str(run_dir))
-        Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}")
+        # The other jobs of the sweep go on (the launcher catches this); the record says what went wrong.
+        Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}", soft_wrap=True)
+        raise JobFailed(f"job failed: {run_dir}: {type(error).__name__}: {error}") from None
     finally:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pnlp_bench import store
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model=mixer_xs", "trainer=smoke", "trainer.epochs=1", "data.train_limit=100", "data.eval_limit=40",
         "data.test_limit=40", "quiet=true"]
@@ -34,6 +36,19 @@ def test_joblib_parallel_sweep(tmp_path):
     done = bench("run", "--multirun", *TINY, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert finished_seeds(tmp_path) == [0, 1]
+
+
+def test_joblib_sweep_with_a_failing_job_exits_1_and_names_it(tmp_path):
+    """The failure happens in a joblib worker, not in the process that reports: the summary reads records."""
+    done = bench("run", "--multirun", *TINY, f"data.root={tmp_path / 'nowhere'},null", "hydra/launcher=joblib",
+                 "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    records = {path.parent: json.loads(path.read_text()) for path in tmp_path.glob("outputs/runs/*/*/metrics.json")}
+    assert sorted(record["status"] for record in records.values()) == ["failed", "finished"]
+    (failed_dir,) = [run_dir for run_dir, record in records.items() if record["status"] == "failed"]
+    assert "1 job(s) of the sweep failed" in done.stderr
+    assert f"{failed_dir}: DataError: MTOP not found" in done.stderr
+    assert sorted(line["status"] for line in store.records(tmp_path / "outputs")) == ["failed", "finished"]
 
 
 def test_wandb_logs_offline_without_an_account(tmp_path):
