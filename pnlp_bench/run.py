@@ -295,6 +295,16 @@ def record_failure(run_dir: Path, error: BaseException, cfg: DictConfig | None =
     store.append(output_root, {"status": "failed", **identity, "error": message.splitlines()[0], "run_dir": str(run_dir)})
 
 
+def monitored_value(record: dict[str, Any]) -> float:
+    """The number a Hydra sweeper optimises: the best value of the monitored metric on the selection split
+    (the eval split's `monitor` in `monitor_language`, BiGS: dev's `data.monitor`, or the lowest dev MLM loss
+    of a pretraining run, for `direction: minimize`), the value that chose `best.pt`."""
+    best = record.get("best")
+    if best is not None:  # a BiGS record
+        return float(best["mlm_loss"] if best["monitor"] == "mlm_loss" else best["metrics"]["dev"][best["monitor"]])
+    return max(float(epoch[f"eval_{record['monitor']}"]) for epoch in record["history"])
+
+
 class JobFailed(CompactHydraException):
     """A sweep job's failure as Hydra sees it: the launcher marks the job failed and Hydra's sweeper ends the
     sweep with a non-zero exit once the batch is done, under every launcher. Only text travels with it, so
@@ -302,12 +312,12 @@ class JobFailed(CompactHydraException):
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
     sweeping = hydra_config.mode == RunMode.MULTIRUN
     try:
-        run(cfg, run_dir)
+        record = run(cfg, run_dir)
     except (ConfigError, DataError) as error:
         record_failure(run_dir, error, cfg)
         # One clear line, no traceback: the message names the key, file or line at fault.
@@ -325,3 +335,4 @@ def main(cfg: DictConfig) -> None:
     finally:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    return monitored_value(record)

@@ -1,11 +1,13 @@
 """A composed config is checked whole before Hydra makes a run folder: every typed field's type, then the
-values that obviously have a range, for pNLP-Mixer and BiGS runs alike."""
+values that obviously have a range, for pNLP-Mixer and BiGS runs alike; and `bench run`'s task function
+returns the number Hydra's sweepers optimise."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
 from pnlp_bench.config_check import BottleneckOptions, RunOptions, check_config
@@ -159,3 +161,35 @@ def test_bad_values_end_bench_run_with_one_line_exit_2_and_nothing_written(tmp_p
     assert done.stderr.startswith(f"error: {expected}") and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not list(tmp_path.iterdir())  # no run folder, no record, no store line, nothing else
 
+
+def test_the_task_function_returns_the_best_selection_metric(tmp_path):
+    """What Hydra's sweepers (optuna) optimise: the best eval-split value of data.monitor, from the record."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.hydra_config import HydraConfig
+
+    from pnlp_bench.run import main
+
+    overrides = ["model=mixer_xs", "trainer=smoke", "data.train_limit=100", "data.eval_limit=40", "data.test_limit=40",
+                 "data.monitor=intent_accuracy", "quiet=true", f"output_root={tmp_path}"]
+    with initialize_config_module(config_module="pnlp_bench.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg.hydra.runtime):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+    task = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # as Hydra's run_job passes it
+    HydraConfig.instance().set_config(cfg)
+    try:
+        value = main(task)  # hydra.main calls the task function itself when given a config
+        again = main(task)  # a finished run answers from its record
+    finally:
+        HydraConfig.instance().cfg = None  # later tests in this process see no Hydra run
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert isinstance(value, float) and record["status"] == "finished" and len(record["history"]) == 2
+    assert value == max(epoch["eval_intent_accuracy"] for epoch in record["history"]) == again
+
+
+def test_bigs_records_give_their_selection_metric():
+    from pnlp_bench.run import monitored_value
+
+    finetuned = {"best": {"epoch": 2, "monitor": "accuracy", "metrics": {"dev": {"accuracy": 81.5, "examples": 9}}}}
+    pretrained = {"best": {"monitor": "mlm_loss", "mlm_loss": 4.25}}
+    assert monitored_value(finetuned) == 81.5 and monitored_value(pretrained) == 4.25
