@@ -159,15 +159,19 @@ def main(argv: list[str] | None = None) -> None:
     if "--quiet" in rest:  # logs only: no progress bars or tables, for batch jobs and CI
         rest = [arg for arg in rest if arg != "--quiet"] + ["quiet=true"]
     if command in {"run", "pretrain"}:
-        from pnlp_bench.run import FAILED_JOBS
+        from pnlp_bench.config_check import failed_sweep_jobs
         from pnlp_bench.run import main as run_main
 
         # pretraining is a preset of `bench run` (conf/task/mlm.yaml); the command line still wins
         sys.argv = ["bench run", *rest] if command == "run" else ["bench pretrain", *with_pretraining_preset(rest)]
-        run_main()
-        if FAILED_JOBS:
-            print(f"bench: {len(FAILED_JOBS)} job(s) of the sweep failed; see metrics.json in: "
-                  + ", ".join(FAILED_JOBS), file=sys.stderr)
+        try:
+            run_main()
+        finally:  # Hydra ends a sweep with a failed job by SystemExit(1); the summary names every one
+            failed = failed_sweep_jobs()
+            if failed:
+                print(f"bench: {len(failed)} job(s) of the sweep failed; see metrics.json in:\n  " + "\n  ".join(failed),
+                      file=sys.stderr)
+        if failed:
             raise SystemExit(1)
         return
     commands = {"table": table_command, "tables": tables_command, "report": report_command, "speed": speed_command,

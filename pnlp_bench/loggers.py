@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pnlp_bench.registry import Registry
+from pnlp_bench.registry import ConfigError, Registry
 
 
 class RunLogger(Protocol):
@@ -36,6 +36,9 @@ class NoLogger:
         pass
 
 
+WANDB_MODES = (None, "online", "offline", "disabled")  # null: wandb's own default (WANDB_MODE)
+
+
 @dataclass
 class WandbConfig:
     project: str = "pnlp-bench"
@@ -43,6 +46,11 @@ class WandbConfig:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     mode: str | None = None
+
+    def validate(self, where: str) -> None:
+        # wandb.init would refuse another mode only after the data has loaded and the model is built
+        if self.mode not in WANDB_MODES:
+            raise ConfigError(f"{where}.mode must be online, offline, disabled or null, got {self.mode!r}")
 
 
 class WandbLogger:

@@ -21,6 +21,7 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -29,11 +30,12 @@ from rich.table import Table
 
 from pnlp_bench import metrics as metric_functions
 from pnlp_bench import store
+from pnlp_bench.config_check import check_config
 from pnlp_bench.core.atomic import WriteError, write_json_atomic, write_text_atomic
 from pnlp_bench.core.compose import path_component  # noqa: F401  (registers the config's resolvers)
 from pnlp_bench.core.errors import OneLineError
 from pnlp_bench.core.identity import FAMILIES, config_identity
-from pnlp_bench.core.record import RunRecord
+from pnlp_bench.core.record import SELECTION_SPLIT, WHOLE_SPLIT, RunRecord, normalise_metrics
 from pnlp_bench.core.run_lock import RunFolderBusy, hold_run_folder
 from pnlp_bench.data.base import DataConfig, DataError, load_data
 from pnlp_bench.data.features import Featurized, featurize_cached
@@ -142,13 +144,12 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    check_config(cfg)  # `bench run` checked it before making the run folder; callers without Hydra's callback did not
     if check_family(cfg) == "bigs":
         # BiGS reads WordPiece text, not projected words: its own pipeline, same run record conventions
         from pnlp_bench.bigs.pipeline import run_bigs
 
         return run_bigs(cfg, run_dir)
-    if cfg.get("init"):
-        raise ConfigError("init= starts from a pretrained BiGS encoder; it needs backbone=bigs or a model=bigs_* preset")
     started = time.perf_counter()
     code = code_state()
     console = Console(quiet=bool(cfg.quiet))
@@ -301,7 +302,22 @@ def record_failure(run_dir: Path, error: BaseException, cfg: DictConfig | None =
         return  # as above: metrics.json holds the failure
 
 
-FAILED_JOBS: list[str] = []
+def monitored_value(record: dict[str, Any]) -> float:
+    """The number a Hydra sweeper optimises: the best value of the monitored metric on the selection split
+    (the eval split's `monitor` in `monitor_language`, BiGS: the eval (GLUE dev) split's `data.monitor`, or the lowest dev MLM loss
+    of a pretraining run, for `direction: minimize`), the value that chose `best.pt`."""
+    best = record.get("best")
+    if best is not None:  # a BiGS record
+        if best["monitor"] == "mlm_loss":
+            return float(best["mlm_loss"])
+        return float(normalise_metrics(best["metrics"])[SELECTION_SPLIT][WHOLE_SPLIT][best["monitor"]])
+    return max(float(epoch[f"eval_{record['monitor']}"]) for epoch in record["history"])
+
+
+class JobFailed(CompactHydraException):
+    """A sweep job's failure as Hydra sees it: the launcher marks the job failed and Hydra's sweeper ends the
+    sweep with a non-zero exit once the batch is done, under every launcher. Only text travels with it, so
+    it pickles back from a joblib or submitit worker whatever the original error held."""
 
 
 def adopt_legacy_run_dir(run_dir: Path, override_dirname: str, console: Console) -> None:
@@ -318,7 +334,7 @@ def adopt_legacy_run_dir(run_dir: Path, override_dirname: str, console: Console)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
     if cfg.get("resume"):
@@ -330,28 +346,29 @@ def main(cfg: DictConfig) -> None:
     try:
         if holds_folder:
             held.enter_context(hold_run_folder(run_dir))
-        run(cfg, run_dir)
+        record = run(cfg, run_dir)
     except RunFolderBusy as error:
         # No failure record: the folder, its metrics.json and its cell in the store belong to the holder.
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         if not sweeping:
             raise SystemExit(1) from None
-        FAILED_JOBS.append(str(run_dir))
+        raise JobFailed(f"job failed: {run_dir}: {error}") from None
     except (ConfigError, DataError, OneLineError) as error:
         record_failure(run_dir, error, cfg)
         # One clear line, no traceback: the message names the key, file or line at fault.
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         if not sweeping:
             raise SystemExit(2) from None
-        FAILED_JOBS.append(str(run_dir))
+        raise JobFailed(f"job failed: {run_dir}: {error}") from None
     except Exception as error:
         record_failure(run_dir, error, cfg)
         if not sweeping:
             raise
-        # In a sweep one failed job must not stop the others: its record says what went wrong.
-        FAILED_JOBS.append(str(run_dir))
-        Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}")
+        # The other jobs of the sweep go on (the launcher catches this); the record says what went wrong.
+        Console(stderr=True).print(f"[bold red]job failed:[/] {run_dir}: {type(error).__name__}: {error}", soft_wrap=True)
+        raise JobFailed(f"job failed: {run_dir}: {type(error).__name__}: {error}") from None
     finally:
         held.close()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    return monitored_value(record)

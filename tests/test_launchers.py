@@ -1,10 +1,16 @@
 """Scale-out on existing engines: Hydra's joblib and submitit launchers, and the optional wandb logger."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import yaml
+
+from pnlp_bench import store
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model=mixer_xs", "trainer=smoke", "trainer.epochs=1", "data.train_limit=100", "data.eval_limit=40",
@@ -34,6 +40,34 @@ def test_joblib_parallel_sweep(tmp_path):
     done = bench("run", "--multirun", *TINY, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert finished_seeds(tmp_path) == [0, 1]
+
+
+def test_joblib_sweep_with_a_failing_job_exits_1_and_names_it(tmp_path):
+    """The failure happens in a joblib worker, not in the process that reports: the summary reads records."""
+    # (not data.root=<missing>,null: where the data lives is no part of a run's identity, so both would be one run)
+    done = bench("run", "--multirun", *TINY, "data.languages=[en],[zz]", "hydra/launcher=joblib",
+                 "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    records = {path.parent: json.loads(path.read_text()) for path in tmp_path.glob("outputs/runs/*/*/metrics.json")}
+    assert sorted(record["status"] for record in records.values()) == ["failed", "finished"]
+    (failed_dir,) = [run_dir for run_dir, record in records.items() if record["status"] == "failed"]
+    assert "1 job(s) of the sweep failed" in done.stderr
+    assert f"{failed_dir}: " in done.stderr and "MTOP has no language 'zz'" in done.stderr
+    assert sorted(line["status"] for line in store.records(tmp_path / "outputs")) == ["failed", "finished"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+                    reason="needs hydra-optuna-sweeper (pip install pnlp-bench[optuna])")
+def test_optuna_sweep_maximises_the_metric_bench_run_returns(tmp_path):
+    done = bench("run", "--multirun", "hparams_search=mixer_optuna", *TINY, "data.monitor=intent_accuracy",
+                 "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("outputs/runs/*/*/metrics.json")]
+    assert len(records) == 2 and {r["status"] for r in records} == {"finished"}
+    best = max(max(epoch["eval_intent_accuracy"] for epoch in r["history"]) for r in records)
+    result = yaml.safe_load((tmp_path / "outputs" / "runs" / "optimization_results.yaml").read_text())
+    assert result["best_value"] == best and set(result["best_params"]) == {"trainer.lr", "++backbone.dropout"}
 
 
 def test_wandb_logs_offline_without_an_account(tmp_path):

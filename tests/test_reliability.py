@@ -109,3 +109,5 @@ def test_one_failing_job_does_not_stop_its_sweep(tmp_path, monkeypatch):
     assert "1 job(s) of the sweep failed" in done.stderr
     statuses = sorted(record["status"] for record in store.records(tmp_path / "out"))
     assert statuses == ["failed", "finished"]
+    (failed,) = [record for record in store.records(tmp_path / "out") if record["status"] == "failed"]
+    assert f"{failed['run_dir']}: " in done.stderr  # the summary names the failed job's folder

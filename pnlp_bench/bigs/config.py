@@ -14,6 +14,7 @@ import torch
 
 from pnlp_bench.models.bigs import BiGSConfig
 from pnlp_bench.registry import ConfigError
+from pnlp_bench.training.checks import check_optimiser_and_device
 from pnlp_bench.training.host import check_allocator
 
 SCHEDULES = ("linear", "cosine", "constant")
@@ -118,6 +119,7 @@ class BiGSTrainerConfig:
 
     def validate(self, where: str) -> None:
         check_allocator(self.host_allocator, where)
+        check_optimiser_and_device(self, where)
         positive = ("epochs", "batch_size", "grad_accumulation", "eval_batch_size", "eval_max_positions")
         for key in positive:
             if getattr(self, key) < 1:
@@ -126,6 +128,14 @@ class BiGSTrainerConfig:
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ConfigError(f"{where}.{key} must be >= 1 or null, got {value}")
+        for key in ("grad_clip", "ssm_lr"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{where}.{key} must be > 0 or null, got {value}")
+        for key in ("warmup_steps", "ssm_weight_decay"):
+            value = getattr(self, key)
+            if value is not None and not value >= 0:
+                raise ConfigError(f"{where}.{key} must be >= 0 or null, got {value}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"{where}.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not 0 <= self.warmup_ratio < 1:

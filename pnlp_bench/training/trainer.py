@@ -31,6 +31,7 @@ from pnlp_bench.data.base import Example
 from pnlp_bench.data.features import Featurized
 from pnlp_bench.provenance import native_bf16_cpu
 from pnlp_bench.registry import ConfigError
+from pnlp_bench.training.checks import check_optimiser_and_device
 from pnlp_bench.training.distributed import Distributed, from_environment
 from pnlp_bench.training.host import check_allocator, prepare_host
 
@@ -60,10 +61,10 @@ class TrainerConfig:
 
     def validate(self, where: str) -> None:
         check_allocator(self.host_allocator, where)
-        if self.epochs < 1:
-            raise ConfigError(f"{where}.epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"{where}.batch_size must be >= 1, got {self.batch_size}")
+        check_optimiser_and_device(self, where)
+        for key in ("epochs", "batch_size", "eval_batch_size", "eval_max_positions"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{where}.{key} must be >= 1, got {getattr(self, key)}")
         if self.precision not in {"auto", "fp32", "bf16"}:
             raise ConfigError(f"{where}.precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.resident_data not in ("auto", True, False):
