@@ -55,7 +55,7 @@ def auto_budget(spec) -> str:
 def table_command(argv: list[str]) -> int:
     from rich.console import Console
 
-    from pnlp_bench import tables
+    from pnlp_bench.commands import table as tables
 
     parser = argparse.ArgumentParser(prog="bench table", description="Regenerate a paper table.")
     parser.add_argument("number")
@@ -99,7 +99,7 @@ def tables_command(argv: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from pnlp_bench import tables
+    from pnlp_bench.commands import table as tables
 
     parser = argparse.ArgumentParser(prog="bench tables")
     parser.add_argument("--budget", default="auto", help="paper, cpu, …; auto: paper with a GPU, else cpu")
@@ -108,7 +108,7 @@ def tables_command(argv: list[str]) -> int:
                         help="after an upgrade that changed which keys a cell's hash covers, re-key finished runs")
     args = parser.parse_args(argv)
     if args.rehash:
-        from pnlp_bench import store
+        from pnlp_bench.core import store
 
         print(f"re-keyed {store.rehash(args.output_root.resolve())} finished run(s) in {args.output_root}")
     listing = Table(title=f"tables (budget {args.budget}{': paper with a GPU, else cpu' if args.budget == 'auto' else ''})")
@@ -124,7 +124,7 @@ def tables_command(argv: list[str]) -> int:
 
 
 def report_command(argv: list[str]) -> int:
-    from pnlp_bench.report import report
+    from pnlp_bench.commands.report import report
 
     parser = argparse.ArgumentParser(prog="bench report")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -136,16 +136,16 @@ def report_command(argv: list[str]) -> int:
 
 def speed_command(argv: list[str]) -> int:
     if argv[:1] == ["length"]:  # a subcommand: `bench speed` itself takes only key=value overrides
-        from pnlp_bench.speed_length import main as length_main
+        from pnlp_bench.commands.speed.length import main as length_main
 
         return length_main(argv[1:])
-    from pnlp_bench.speed import main as speed_main
+    from pnlp_bench.commands.speed.bench import main as speed_main
 
     return speed_main(argv)
 
 
 def predict_command(argv: list[str]) -> int:
-    from pnlp_bench.predict import main as predict_main
+    from pnlp_bench.commands.predict import main as predict_main
 
     return predict_main([arg for arg in argv if arg != "quiet=true"])
 
@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     if "--quiet" in rest:  # logs only: no progress bars or tables, for batch jobs and CI
         rest = [arg for arg in rest if arg != "--quiet"] + ["quiet=true"]
     if command in {"run", "pretrain"}:
-        from pnlp_bench.config_check import failed_sweep_jobs
-        from pnlp_bench.run import main as run_main
+        from pnlp_bench.commands.config_check import failed_sweep_jobs
+        from pnlp_bench.commands.run import main as run_main
 
         # pretraining is a preset of `bench run` (conf/task/mlm.yaml); the command line still wins
         sys.argv = ["bench run", *rest] if command == "run" else ["bench pretrain", *with_pretraining_preset(rest)]
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
     from pnlp_bench.core.errors import OneLineError
-    from pnlp_bench.registry import ConfigError
+    from pnlp_bench.core.registry import ConfigError
 
     try:
         raise SystemExit(commands[command](rest))

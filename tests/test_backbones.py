@@ -4,11 +4,11 @@ the architecture promises it, and the presets land on the paper's parameter coun
 import pytest
 import torch
 
-from pnlp_bench.data.base import DataConfig
-from pnlp_bench.data.features import Featurized, LabelSpace
-from pnlp_bench.models import BACKBONES
-from pnlp_bench.run import build_model
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.mixer.data.base import DataConfig
+from pnlp_bench.mixer.data.features import Featurized, LabelSpace
+from pnlp_bench.mixer.models import BACKBONES
+from pnlp_bench.mixer.pipeline import build_model
+from pnlp_bench.core.registry import ConfigError
 
 from helpers import compose_config
 

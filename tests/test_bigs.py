@@ -1,4 +1,4 @@
-"""Tests of the BiGS model (pnlp_bench.models.bigs) and of the checkpoint converter (bigs_convert)."""
+"""Tests of the BiGS model (pnlp_bench.bigs.model) and of the checkpoint converter (bigs_convert)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pnlp_bench.models import bigs_convert
-from pnlp_bench.models.bigs import (
+from pnlp_bench.bigs import convert as bigs_convert
+from pnlp_bench.bigs.model import (
     SSM,
     BidirectionalSSM,
     BiGSConfig,
@@ -25,7 +25,7 @@ from pnlp_bench.models.bigs import (
     hippo_legs_diagonal,
     mean_pool,
 )
-from pnlp_bench.models.bigs_convert import convert_state_dict, export_state_dict, load_pretrained
+from pnlp_bench.bigs.convert import convert_state_dict, export_state_dict, load_pretrained
 
 RELEASED_PARAMETERS = 346_314_134
 VARIANTS = [(arch, routing) for arch in ("gated", "stack") for routing in ("ssm", "attention")]

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from helpers import compose_config
-from pnlp_bench.registry import ConfigError
-from pnlp_bench.run import run
+from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.commands.run import run
 from test_cli import bench
 
 # a tiny budget; one thread because on a shared 2-core machine thread hand-offs cost more than tiny ops
@@ -49,7 +49,7 @@ def test_pretrain_then_finetune_from_the_pretrain_run(shared_data, tmp_path):
 
 @pytest.mark.shared
 def test_finetuning_starts_from_the_pretraining_its_init_names_by_identity(shared_data, tmp_path):
-    from pnlp_bench import store
+    from pnlp_bench.core import store
     from pnlp_bench.bigs.pipeline import bigs_options
 
     def pretraining(steps: int) -> list[str]:
@@ -107,7 +107,7 @@ def test_pretrain_preset_joins_the_overrides_not_the_flags():
 
 @pytest.mark.shared
 def test_a_finished_bigs_run_is_not_run_again_and_reaches_the_store(shared_data, tmp_path):
-    from pnlp_bench import store
+    from pnlp_bench.core import store
 
     overrides = [
         "backbone=bigs", "data=rte", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=4",

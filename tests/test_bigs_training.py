@@ -16,10 +16,10 @@ from pnlp_bench.bigs.pipeline import bigs_options, parse_configs
 from pnlp_bench.bigs.pretrain import masked_lm_loss, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
 from pnlp_bench.core.run_log import read_history
-from pnlp_bench.data.text_tasks import TextExample
-from pnlp_bench.metrics import score_text_task
-from pnlp_bench.models.bigs import BiGSConfig, BiGSForMaskedLM, BiGSModel
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.bigs.data.text_tasks import TextExample
+from pnlp_bench.core.metrics import score_text_task
+from pnlp_bench.bigs.model import BiGSConfig, BiGSForMaskedLM, BiGSModel
+from pnlp_bench.core.registry import ConfigError
 
 from helpers import compose_config
 
@@ -238,7 +238,7 @@ def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
 
 @pytest.mark.shared
 def test_long_input_path_at_4096_tokens_on_qmsum(shared_data, tmp_path):
-    from pnlp_bench.run import run
+    from pnlp_bench.commands.run import run
 
     cfg = compose_config(
         [
@@ -274,7 +274,7 @@ def test_init_run_names_the_pretraining_by_identity_not_by_the_newest_folder(tmp
     import json
     from dataclasses import asdict
 
-    from pnlp_bench import store
+    from pnlp_bench.core import store
 
     def fake_pretraining_run(name: str, config_hash: str, seed: int) -> BiGSForMaskedLM:
         torch.manual_seed(seed)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pnlp_bench.models.bottleneck import PAD, ProjectionBottleneck, dense_counts
+from pnlp_bench.mixer.models.bottleneck import PAD, ProjectionBottleneck, dense_counts
 
 
 def reference_linear(bottleneck: ProjectionBottleneck) -> torch.nn.Linear:

@@ -48,10 +48,10 @@ def test_run_on_embedded_sample_writes_the_run_record(tmp_path):
 def check_predict(run_dir: Path, cwd: Path) -> None:
     """`bench predict` on the trained run: JSON lines with labels from the run's label space, the same
     predictions as the padded model for every eval utterance, and a one-line error for a folder without best.pt."""
-    from pnlp_bench.data.base import DataConfig, load_data
-    from pnlp_bench.inference import padded_inputs
-    from pnlp_bench.paths import asset
-    from pnlp_bench.predict import load_trained, predictor_for
+    from pnlp_bench.mixer.data.base import DataConfig, load_data
+    from pnlp_bench.mixer.inference import padded_inputs
+    from pnlp_bench.core.paths import asset
+    from pnlp_bench.commands.predict import load_trained, predictor_for
 
     done = bench("predict", str(run_dir), "wake me up at seven", "remind me to call mom", cwd=cwd)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -18,15 +18,15 @@ import pytest
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
-from pnlp_bench.config_check import BottleneckOptions, RunOptions, check_config
-from pnlp_bench.data.base import DataConfig
-from pnlp_bench.data.text_tasks import TextDataConfig
-from pnlp_bench.loggers import WandbConfig
-from pnlp_bench.models.mixer import MixerConfig
-from pnlp_bench.projection import PROJECTIONS
-from pnlp_bench.quantize import QuantizeConfig
-from pnlp_bench.registry import ConfigError, field_types, matches
-from pnlp_bench.training.trainer import TrainerConfig
+from pnlp_bench.commands.config_check import BottleneckOptions, RunOptions, check_config
+from pnlp_bench.mixer.data.base import DataConfig
+from pnlp_bench.bigs.data.text_tasks import TextDataConfig
+from pnlp_bench.core.loggers import WandbConfig
+from pnlp_bench.mixer.models.mixer import MixerConfig
+from pnlp_bench.mixer.projection import PROJECTIONS
+from pnlp_bench.mixer.quantize import QuantizeConfig
+from pnlp_bench.core.registry import ConfigError, field_types, matches
+from pnlp_bench.mixer.trainer import TrainerConfig
 
 from helpers import compose_config
 
@@ -167,7 +167,7 @@ def test_the_task_function_returns_the_best_selection_metric(tmp_path):
     from hydra import compose, initialize_config_module
     from hydra.core.hydra_config import HydraConfig
 
-    from pnlp_bench.run import main
+    from pnlp_bench.commands.run import main
 
     overrides = ["model=mixer_xs", "trainer=smoke", "data.train_limit=100", "data.eval_limit=40", "data.test_limit=40",
                  "data.monitor=intent_accuracy", "quiet=true", f"output_root={tmp_path}"]
@@ -188,7 +188,7 @@ def test_the_task_function_returns_the_best_selection_metric(tmp_path):
 
 
 def test_bigs_records_give_their_selection_metric():
-    from pnlp_bench.run import monitored_value
+    from pnlp_bench.commands.run import monitored_value
 
     finetuned = {"best": {"epoch": 2, "monitor": "accuracy", "metrics": {"dev": {"accuracy": 81.5, "examples": 9}}}}
     pretrained = {"best": {"monitor": "mlm_loss", "mlm_loss": 4.25}}

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from pnlp_bench.data.base import DataConfig, DataError, load_data
-from pnlp_bench.data.mtop import bio_from_spans
+from pnlp_bench.mixer.data.base import DataConfig, DataError, load_data
+from pnlp_bench.mixer.data.mtop import bio_from_spans
 
 pytestmark = pytest.mark.shared
 
@@ -82,7 +82,7 @@ def test_online_path_fetches_the_original_archive(shared_data, tmp_path, monkeyp
     extracts (here a folder in the release layout standing in for the download)."""
     import datasets
 
-    from pnlp_bench.data import mtop
+    from pnlp_bench.mixer.data import mtop
 
     extracted = tmp_path / "extracted" / "mtop" / "en"
     extracted.mkdir(parents=True)

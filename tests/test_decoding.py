@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from pnlp_bench.data.base import iter_lines
-from pnlp_bench.data.mtop import LANGUAGES, bio_from_spans, split_path
-from pnlp_bench.metrics import bio_consistent, intent_slot_scores, spans
-from pnlp_bench.models.heads import (
+from pnlp_bench.mixer.data.base import iter_lines
+from pnlp_bench.mixer.data.mtop import LANGUAGES, bio_from_spans, split_path
+from pnlp_bench.mixer.metrics import bio_consistent, intent_slot_scores, spans
+from pnlp_bench.mixer.models.heads import (
     FORBIDDEN,
     IntentSlotHead,
     bio_structure,
@@ -19,7 +19,7 @@ from pnlp_bench.models.heads import (
     bio_viterbi_decode,
     viterbi_decode,
 )
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.core.registry import ConfigError
 from tests.helpers import compose_config
 
 TAGS = ["B-A", "B-B", "I-A", "I-B", "O"]
@@ -112,9 +112,9 @@ def test_head_decodes_with_viterbi_and_keeps_argmax_as_the_default():
 
 
 def test_decode_option_is_checked_and_reaches_the_model():
-    from pnlp_bench.data.base import DataConfig
-    from pnlp_bench.data.features import Featurized, LabelSpace
-    from pnlp_bench.run import build_model
+    from pnlp_bench.mixer.data.base import DataConfig
+    from pnlp_bench.mixer.data.features import Featurized, LabelSpace
+    from pnlp_bench.mixer.pipeline import build_model
 
     labels = LabelSpace(labels=["IN:X", "IN:Y"], tags=TAGS)
     data = Featurized(word_table=None, splits={}, labels=labels)
@@ -138,7 +138,7 @@ def test_gold_tags_round_trip_to_mtop_frames_on_every_row(shared_data):
     """Gold BIO tags, decoded back to spans, give MTOP's top-level slot spans on every row the BIO can encode;
     the rows it cannot (overlapping spans, boundaries inside a token) are exactly the ones the loader counts;
     and gold tags score 100 exact match."""
-    from pnlp_bench.data.base import Example
+    from pnlp_bench.mixer.data.base import Example
 
     root = shared_data / "mtop/full"
     mismatched = {}
@@ -174,7 +174,7 @@ def test_gold_tags_round_trip_to_mtop_frames_on_every_row(shared_data):
 
 
 def test_argmax_decoding_hashes_as_the_cells_run_before_the_option():
-    from pnlp_bench import store
+    from pnlp_bench.core import store
 
     before = {"data": {"name": "mtop", "head_options": {}}, "seed": 0}
     explicit = {"data": {"name": "mtop", "head_options": {"decode": "argmax"}}, "seed": 0}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from pnlp_bench.data.base import Example
-from pnlp_bench.data.features import featurize, featurize_cached
-from pnlp_bench.projection.embedding import UNKNOWN, EmbeddingConfig, EmbeddingProjection
+from pnlp_bench.mixer.data.base import Example
+from pnlp_bench.mixer.data.features import featurize, featurize_cached
+from pnlp_bench.mixer.projection.embedding import UNKNOWN, EmbeddingConfig, EmbeddingProjection
 from tests.test_cli import bench
 
 
@@ -54,8 +54,8 @@ def test_a_trained_embedding_run_predicts_new_text_from_its_checkpoint(tmp_path)
     )
     assert done.returncode == 0, done.stderr[-2000:]
     (run_dir,) = (tmp_path / "outputs" / "runs" / "mtop_sample").glob("mixer_xs-*")
-    from pnlp_bench.inference import padded_inputs
-    from pnlp_bench.predict import load_trained, predictor_for
+    from pnlp_bench.mixer.inference import padded_inputs
+    from pnlp_bench.commands.predict import load_trained, predictor_for
 
     model, projection, data_config, labels = load_trained(run_dir)
     assert projection.vocabulary and len(projection.vocabulary) < 16384

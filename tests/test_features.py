@@ -6,13 +6,13 @@ import zlib
 import pytest
 import torch
 
-from pnlp_bench.data.base import DataConfig, Example, load_data
-from pnlp_bench.data.features import LabelSpace, featurize, featurize_cached
-from pnlp_bench.models.bottleneck import PAD
-from pnlp_bench.models.heads import IGNORE
-from pnlp_bench.paths import asset
-from pnlp_bench.projection.base import WordFeatures
-from pnlp_bench.projection.minhash import MinHashConfig, MinHashProjection
+from pnlp_bench.mixer.data.base import DataConfig, Example, load_data
+from pnlp_bench.mixer.data.features import LabelSpace, featurize, featurize_cached
+from pnlp_bench.mixer.models.bottleneck import PAD
+from pnlp_bench.mixer.models.heads import IGNORE
+from pnlp_bench.core.paths import asset
+from pnlp_bench.mixer.projection.base import WordFeatures
+from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
 
 
 def reference_featurize(splits, projection, max_words, labels=None):

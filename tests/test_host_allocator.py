@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from pnlp_bench.registry import ConfigError
-from pnlp_bench.training import host
-from pnlp_bench.training.trainer import TrainerConfig
+from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.core import host
+from pnlp_bench.mixer.trainer import TrainerConfig
 
 
 def test_the_option_is_validated():

@@ -10,11 +10,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from pnlp_bench import store, tables
+from pnlp_bench.commands import table as tables
+from pnlp_bench.core import store
 from pnlp_bench.core.compose import default_config
 from pnlp_bench.core.identity import config_identity, delta, identity_of
-from pnlp_bench.registry import ConfigError
-from pnlp_bench.run import adopt_legacy_run_dir, check_family
+from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.commands.run import adopt_legacy_run_dir, check_family
 
 
 def run_folder(overrides: list[str]) -> str:

@@ -7,15 +7,15 @@ import hashlib
 import pytest
 import torch
 
-from pnlp_bench.inference import MixerPredictor, padded_inputs
-from pnlp_bench.models.bottleneck import PAD, ProjectionBottleneck
-from pnlp_bench.models.heads import ClassificationHead, IntentSlotHead
-from pnlp_bench.models.lstm import LSTMConfig, build_lstm
-from pnlp_bench.models.mixer import Mixer, MixerConfig
-from pnlp_bench.models.pnlp import PNLPModel
-from pnlp_bench.projection.base import WordFeatures
-from pnlp_bench.projection.minhash import MinHashConfig, MinHashProjection
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.mixer.inference import MixerPredictor, padded_inputs
+from pnlp_bench.mixer.models.bottleneck import PAD, ProjectionBottleneck
+from pnlp_bench.mixer.models.heads import ClassificationHead, IntentSlotHead
+from pnlp_bench.mixer.models.lstm import LSTMConfig, build_lstm
+from pnlp_bench.mixer.models.mixer import Mixer, MixerConfig
+from pnlp_bench.mixer.models.pnlp import PNLPModel
+from pnlp_bench.mixer.projection.base import WordFeatures
+from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
+from pnlp_bench.core.registry import ConfigError
 
 SEQ_LEN = 10
 FEATURES = 32

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pnlp_bench import store
+from pnlp_bench.core import store
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model=mixer_xs", "trainer=smoke", "trainer.epochs=1", "data.train_limit=100", "data.eval_limit=40",
@@ -81,7 +81,7 @@ def test_wandb_logs_offline_without_an_account(tmp_path):
 
 def test_wandb_is_never_imported_unless_chosen():
     code = (
-        "import sys; from pnlp_bench import run, loggers, tables; "
+        "import sys; from pnlp_bench.commands import run, table as tables; from pnlp_bench.core import loggers; "
         "assert 'wandb' not in sys.modules, 'wandb was imported'"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -8,13 +8,13 @@ from collections import Counter
 
 import pytest
 
-from pnlp_bench.data import hyperpartisan, imdb
-from pnlp_bench.data.base import DataConfig, DataError, Example, load_data
-from pnlp_bench.data.features import featurize
-from pnlp_bench.data.splits import carve_stratified, stratified_folds
-from pnlp_bench.data.text import words_of
-from pnlp_bench.projection.minhash import MinHashConfig, MinHashProjection
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.mixer.data import hyperpartisan, imdb
+from pnlp_bench.mixer.data.base import DataConfig, DataError, Example, load_data
+from pnlp_bench.mixer.data.features import featurize
+from pnlp_bench.mixer.data.splits import carve_stratified, stratified_folds
+from pnlp_bench.mixer.data.text import words_of
+from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
+from pnlp_bench.core.registry import ConfigError
 
 from test_features import assert_same_as_reference
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pnlp_bench.data.base import DataConfig, DataError, Example, load_data
-from pnlp_bench.data.features import featurize
-from pnlp_bench.projection.minhash import MinHashConfig, MinHashProjection
+from pnlp_bench.mixer.data.base import DataConfig, DataError, Example, load_data
+from pnlp_bench.mixer.data.features import featurize
+from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
 
 TOKENS = json.dumps({"tokens": ["Wake", "me", "up"], "tokenSpans": [{"start": 0, "length": 4}, {"start": 5, "length": 2}, {"start": 8, "length": 2}]})
 MTOP_LINE = f"id1\tIN:CREATE_ALARM\t\tWake me up\talarm\ten_XX\t[IN:CREATE_ALARM ]\t{TOKENS}"
@@ -150,7 +150,7 @@ GLUE_TRAIN = "sentence\tlabel\ngood film\t1\nbad film\t0\n"
 
 
 def load_sst2(root: Path, dev: str | bytes, name: str = "dev.tsv"):
-    from pnlp_bench.data.text_tasks import TextDataConfig, load_text_data
+    from pnlp_bench.bigs.data.text_tasks import TextDataConfig, load_text_data
 
     write(root / "train.tsv", GLUE_TRAIN)
     write(root / name, dev)
@@ -181,8 +181,8 @@ def test_glue_truncated_gzip_names_file_and_line(tmp_path):
 
 def test_glue_more_tokens_than_the_length_are_cut_and_counted():
     from pnlp_bench.bigs.tokenization import encode_examples
-    from pnlp_bench.data.text_tasks import TextExample
-    from pnlp_bench.paths import BERT_UNCASED_VOCAB
+    from pnlp_bench.bigs.data.text_tasks import TextExample
+    from pnlp_bench.core.paths import BERT_UNCASED_VOCAB
 
     examples = [TextExample(uid="a", text="word " * 50), TextExample(uid="b", text="short")]
     encoded = encode_examples(examples, 16, "longest_first", str(BERT_UNCASED_VOCAB))
@@ -198,7 +198,7 @@ def test_glue_more_tokens_than_the_length_are_cut_and_counted():
     ],
 )
 def test_text_corpus_malformed(tmp_path, content, message):
-    from pnlp_bench.data.text_tasks import TextDataConfig, load_text_data
+    from pnlp_bench.bigs.data.text_tasks import TextDataConfig, load_text_data
 
     write(tmp_path / "corpus.txt", content)
     with pytest.raises(DataError, match=message):
@@ -206,7 +206,7 @@ def test_text_corpus_malformed(tmp_path, content, message):
 
 
 def test_text_corpus_truncated_gzip(tmp_path):
-    from pnlp_bench.data.text_tasks import TextDataConfig, load_text_data
+    from pnlp_bench.bigs.data.text_tasks import TextDataConfig, load_text_data
 
     path = write(tmp_path / "corpus.txt.gz", "a line of text\n" * 2000, packed=True)
     path.write_bytes(path.read_bytes()[:-30])

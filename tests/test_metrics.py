@@ -1,7 +1,7 @@
 import pytest
 
-from pnlp_bench.data.base import Example
-from pnlp_bench.metrics import by_language, classification_scores, intent_slot_scores, spans
+from pnlp_bench.mixer.data.base import Example
+from pnlp_bench.mixer.metrics import by_language, classification_scores, intent_slot_scores, spans
 
 
 def test_spans_follow_conlleval_chunking():
@@ -51,7 +51,7 @@ def test_average_is_unweighted_over_languages():
 
 
 def test_matthews_correlation_by_hand():
-    from pnlp_bench.metrics import matthews_corrcoef
+    from pnlp_bench.core.metrics import matthews_corrcoef
 
     gold = [1, 1, 1, 0, 0, 0]
     # TP 2, FN 1, TN 2, FP 1: (2*2 - 1*1) / sqrt(3 * 3 * 3 * 3) = 3 / 9
@@ -62,7 +62,7 @@ def test_matthews_correlation_by_hand():
 
 
 def test_pearson_and_spearman_by_hand():
-    from pnlp_bench.metrics import pearson, spearman
+    from pnlp_bench.core.metrics import pearson, spearman
 
     assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(100.0)
     # deviations (-1.5, -.5, .5, 1.5) and (-1.5, .5, -.5, 1.5): covariance 4, variances 5 and 5
@@ -74,7 +74,7 @@ def test_pearson_and_spearman_by_hand():
 
 
 def test_glue_scores_per_task():
-    from pnlp_bench.metrics import glue_scores, metric_names
+    from pnlp_bench.core.metrics import glue_scores, metric_names
 
     gold, predicted = [1, 1, 0, 0, 1], [1, 0, 0, 1, 1]
     mrpc = glue_scores("mrpc", gold, predicted)  # TP 2 of 3 predicted and 3 gold positives: F1 2/3

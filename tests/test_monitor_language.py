@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import pnlp_bench.run as run_module
-from pnlp_bench.registry import ConfigError
-from pnlp_bench.store import config_hash
+import pnlp_bench.mixer.pipeline as run_module
+from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.core.store import config_hash
 
 from helpers import compose_config
 
@@ -36,7 +36,7 @@ def rigged_scorer(monkeypatch):
 def test_selection_follows_the_monitored_language(monkeypatch, tmp_path, language, best_epoch):
     rigged_scorer(monkeypatch)
     overrides = [*TINY, f"output_root={tmp_path}", *([f"data.monitor_language={language}"] if language else [])]
-    record = run_module.run(compose_config(overrides), tmp_path / "run")
+    record = run_module.run_mixer(compose_config(overrides), tmp_path / "run")
     assert record["best_epoch"] == best_epoch
     assert record["monitor_language"] == (language or "avg")
     # each epoch says where its time went: the training steps and the eval pass apart
@@ -45,7 +45,7 @@ def test_selection_follows_the_monitored_language(monkeypatch, tmp_path, languag
 
 def test_an_unknown_monitor_language_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"data.monitor_language='de' is not one of data.languages \['en'\]"):
-        run_module.run(compose_config([*TINY, f"output_root={tmp_path}", "data.monitor_language=de"]), tmp_path / "run")
+        run_module.run_mixer(compose_config([*TINY, f"output_root={tmp_path}", "data.monitor_language=de"]), tmp_path / "run")
 
 
 def test_the_average_hashes_like_runs_made_before_the_option():

@@ -8,11 +8,11 @@ import copy
 import pytest
 import torch
 
-from pnlp_bench.models.bottleneck import PAD, ProjectionBottleneck
-from pnlp_bench.models.heads import ClassificationHead, IntentSlotHead
-from pnlp_bench.models.mixer import Mixer, MixerConfig
-from pnlp_bench.models.pnlp import PNLPModel
-from pnlp_bench.quantize import int8_copy
+from pnlp_bench.mixer.models.bottleneck import PAD, ProjectionBottleneck
+from pnlp_bench.mixer.models.heads import ClassificationHead, IntentSlotHead
+from pnlp_bench.mixer.models.mixer import Mixer, MixerConfig
+from pnlp_bench.mixer.models.pnlp import PNLPModel
+from pnlp_bench.mixer.quantize import int8_copy
 
 S, F_SIZE, DIM = 16, 64, 32
 

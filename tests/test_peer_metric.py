@@ -4,7 +4,7 @@ tagged right, intent ignored."""
 import importlib.util
 from pathlib import Path
 
-from pnlp_bench.data.base import Example
+from pnlp_bench.mixer.data.base import Example
 
 SPEC = importlib.util.spec_from_file_location("peer_metric", Path(__file__).parents[1] / "tools" / "peer_metric.py")
 peer_metric = importlib.util.module_from_spec(SPEC)

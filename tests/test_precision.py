@@ -2,9 +2,9 @@
 
 import torch
 
-from pnlp_bench import provenance
-from pnlp_bench.training import trainer
-from pnlp_bench.training.trainer import TrainerConfig, autocast_for, resolve_precision
+from pnlp_bench.core import provenance
+from pnlp_bench.core import device  # where precision=auto reads the CPU's flags
+from pnlp_bench.core.device import autocast_for, resolve_precision
 
 SAPPHIRE_RAPIDS = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
 CASCADE_LAKE = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse avx2 avx512f avx512bw avx512_vnni\n"
@@ -22,14 +22,14 @@ def test_native_bf16_is_read_from_the_cpu_flags():
 
 def test_auto_follows_the_cpu_and_explicit_values_win(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(trainer, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(device, "native_bf16_cpu", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
     assert resolve_precision("fp32", cpu) == "fp32"
-    with autocast_for(TrainerConfig(precision="auto"), cpu):
+    with autocast_for("auto", cpu):
         assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16
-    monkeypatch.setattr(trainer, "native_bf16_cpu", lambda: False)
+    monkeypatch.setattr(device, "native_bf16_cpu", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     assert resolve_precision("bf16", cpu) == "bf16"
-    with autocast_for(TrainerConfig(precision="auto"), cpu):
+    with autocast_for("auto", cpu):
         assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float32
     assert resolve_precision("auto", torch.device("cuda")) == "bf16"

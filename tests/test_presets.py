@@ -1,8 +1,8 @@
 import pytest
 
-from pnlp_bench.data.base import DataConfig
-from pnlp_bench.data.features import Featurized, LabelSpace
-from pnlp_bench.run import build_model
+from pnlp_bench.mixer.data.base import DataConfig
+from pnlp_bench.mixer.data.features import Featurized, LabelSpace
+from pnlp_bench.mixer.pipeline import build_model
 
 from helpers import compose_config
 

@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from pnlp_bench.models.bottleneck import PAD, window_indices
-from pnlp_bench.projection.minhash import (
+from pnlp_bench.mixer.models.bottleneck import PAD, window_indices
+from pnlp_bench.mixer.projection.minhash import (
     MinHashConfig,
     MinHashProjection,
     fingerprint_table,
     grams_of,
     piece_grams,
 )
-from pnlp_bench.projection.tokenizer import split_words
+from pnlp_bench.mixer.projection.tokenizer import split_words
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def projection() -> MinHashProjection:
 def test_subword_fingerprint_is_min_over_its_trigrams(projection):
     # Figure 2 of the paper: "Bring" -> Bri, rin, ing, and the column-wise minimum.
     assert grams_of("Bring", b"\x00") == [b"\x00Bri", b"\x00rin", b"\x00ing"]
-    from pnlp_bench.projection.minhash import hash_family
+    from pnlp_bench.mixer.projection.minhash import hash_family
 
     expected = hash_family(grams_of("Bring", b"\x00"), 64, 0).min(axis=0)
     assert np.array_equal(projection.word_fingerprints(["Bring"])[0], expected)

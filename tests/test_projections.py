@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from pnlp_bench.data.base import DataError, Example
-from pnlp_bench.data.features import featurize
-from pnlp_bench.models.bottleneck import ProjectionBottleneck
-from pnlp_bench.paths import MBERT_CASED_VOCAB
-from pnlp_bench.projection import PROJECTIONS
-from pnlp_bench.projection.bert import BertProjection, BertProjectionConfig
-from pnlp_bench.projection.minhash import gram_bits, word_gram_lists
-from pnlp_bench.projection.tsp import ternary_vectors
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.mixer.data.base import DataError, Example
+from pnlp_bench.mixer.data.features import featurize
+from pnlp_bench.mixer.models.bottleneck import ProjectionBottleneck
+from pnlp_bench.core.paths import MBERT_CASED_VOCAB
+from pnlp_bench.mixer.projection import PROJECTIONS
+from pnlp_bench.mixer.projection.bert import BertProjection, BertProjectionConfig
+from pnlp_bench.mixer.projection.minhash import gram_bits, word_gram_lists
+from pnlp_bench.mixer.projection.tsp import ternary_vectors
+from pnlp_bench.core.registry import ConfigError
 
 WORDS = ["flight", "flights", "Flight", "weather", "tomorrow", "unaffordable", "Recuérdame", "東京", "\u200b", "a"]
 # Pairs sharing most of their trigrams, and pairs sharing none.

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from pnlp_bench.models.bottleneck import PAD, ProjectionBottleneck
-from pnlp_bench.models.heads import ClassificationHead
-from pnlp_bench.models.mixer import Mixer, MixerConfig
-from pnlp_bench.models.pnlp import PNLPModel
-from pnlp_bench.quantize import QMAX, DynamicInt8Linear, Int8Bottleneck, dequantize, int8_copy, quantize_per_channel
+from pnlp_bench.mixer.models.bottleneck import PAD, ProjectionBottleneck
+from pnlp_bench.mixer.models.heads import ClassificationHead
+from pnlp_bench.mixer.models.mixer import Mixer, MixerConfig
+from pnlp_bench.mixer.models.pnlp import PNLPModel
+from pnlp_bench.mixer.quantize import QMAX, DynamicInt8Linear, Int8Bottleneck, dequantize, int8_copy, quantize_per_channel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,8 +155,8 @@ def test_run_record_holds_int8_metrics_beside_the_fp32_ones(tmp_path):
 
 
 def test_unknown_quantize_mode_is_refused():
-    from pnlp_bench.quantize import QuantizeConfig
-    from pnlp_bench.registry import ConfigError, typed_config
+    from pnlp_bench.mixer.quantize import QuantizeConfig
+    from pnlp_bench.core.registry import ConfigError, typed_config
 
     with pytest.raises(ConfigError, match="quantize.mode must be simulated or dynamic"):
         typed_config(QuantizeConfig, {"int8": True, "mode": "fp8"}, "quantize")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pnlp_bench.models.bottleneck import PAD, ProjectionBottleneck
-from pnlp_bench.models.mixer import Mixer, MixerConfig
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.mixer.models.bottleneck import PAD, ProjectionBottleneck
+from pnlp_bench.mixer.models.mixer import Mixer, MixerConfig
+from pnlp_bench.core.registry import ConfigError
 
 
 def test_mixer_dropout_keeps_the_weights_and_acts_only_in_training():

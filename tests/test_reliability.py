@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pnlp_bench import store
+from pnlp_bench.core import store
 from pnlp_bench.core.compose import path_component
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_bad_config_values_fail_before_any_work_with_one_clear_message(tmp_path,
 
 
 def test_regenerated_results_do_not_make_the_tree_dirty_but_code_changes_do(tmp_path):
-    from pnlp_bench.provenance import git_state
+    from pnlp_bench.core.provenance import git_state
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,

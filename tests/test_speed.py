@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from pnlp_bench.data.base import Example
-from pnlp_bench.data.features import featurize
-from pnlp_bench.models.bottleneck import PAD, ProjectionBottleneck, dense_counts
-from pnlp_bench.models.heads import ClassificationHead, IntentSlotHead
-from pnlp_bench.models.mixer import Mixer, MixerConfig
-from pnlp_bench.models.pnlp import PNLPModel
-from pnlp_bench.projection.minhash import MinHashConfig, MinHashProjection
-from pnlp_bench.reference import DenseReferenceFeaturizer, DenseReferenceModel
-from pnlp_bench.registry import ConfigError
-from pnlp_bench.speed import Models, imdb_words, load_examples, parse_config
+from pnlp_bench.mixer.data.base import Example
+from pnlp_bench.mixer.data.features import featurize
+from pnlp_bench.mixer.models.bottleneck import PAD, ProjectionBottleneck, dense_counts
+from pnlp_bench.mixer.models.heads import ClassificationHead, IntentSlotHead
+from pnlp_bench.mixer.models.mixer import Mixer, MixerConfig
+from pnlp_bench.mixer.models.pnlp import PNLPModel
+from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
+from pnlp_bench.mixer.reference import DenseReferenceFeaturizer, DenseReferenceModel
+from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.commands.speed.bench import Models, imdb_words, load_examples, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,11 +6,13 @@ import json
 import pytest
 import torch
 
-from pnlp_bench import cli, speed_length, tables
-from pnlp_bench.models.bigs import SSM, GatedBlock
-from pnlp_bench.registry import ConfigError
-from pnlp_bench.provenance import native_bf16_cpu
-from pnlp_bench.speed_length import (
+from pnlp_bench import cli
+from pnlp_bench.commands import table as tables
+from pnlp_bench.commands.speed import length as speed_length
+from pnlp_bench.bigs.model import SSM, GatedBlock
+from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.core.provenance import native_bf16_cpu
+from pnlp_bench.commands.speed.length import (
     LABELS,
     VARIANTS,
     build_stack,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pnlp_bench import store, tables
+from pnlp_bench.commands import table as tables
+from pnlp_bench.core import store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -196,7 +197,7 @@ def test_bigs_table_smoke_budget_end_to_end(tmp_path, monkeypatch):
 
 
 def test_params_plot_draws_ours_and_paper(tmp_path):
-    from pnlp_bench.report import paper_params, params_plot
+    from pnlp_bench.commands.report import paper_params, params_plot
 
     assert paper_params("1.2M") == 1.2e6 and paper_params("200K") == 2e5 and paper_params("1.2M / 2.2M") == 1.2e6
     cells = [

@@ -9,11 +9,11 @@ import random
 import pytest
 
 from pnlp_bench.bigs.tokenization import encode_examples, pair_lengths, tokenize, vocabulary
-from pnlp_bench.data.base import DataError
-from pnlp_bench.data.corpus import clean_wikitext_line
-from pnlp_bench.data.text_tasks import TextDataConfig, TextExample, load_text_data
-from pnlp_bench.paths import BERT_UNCASED_VOCAB
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.mixer.data.base import DataError
+from pnlp_bench.bigs.data.corpus import clean_wikitext_line
+from pnlp_bench.bigs.data.text_tasks import TextDataConfig, TextExample, load_text_data
+from pnlp_bench.core.paths import BERT_UNCASED_VOCAB
+from pnlp_bench.core.registry import ConfigError
 
 # the official GLUE sizes (train, dev), which the stored files reproduce (shared/data/glue/README.md)
 GLUE_SIZES = {"sst2": (67_349, 872), "cola": (8_551, 1_043), "mrpc": (3_668, 408), "rte": (2_490, 277), "stsb": (5_749, 1_500)}
@@ -86,7 +86,7 @@ def test_train_limit_is_a_fixed_random_subset_whatever_the_run_seed(tmp_path):
 
 def test_subset_seed_is_in_the_identity_only_of_runs_with_a_train_limit():
     from helpers import compose_config
-    from pnlp_bench import store
+    from pnlp_bench.core import store
     from pnlp_bench.bigs.pipeline import bigs_options
 
     def identity(overrides: list[str], drop_subset_seed: bool = False) -> str:

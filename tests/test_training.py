@@ -10,7 +10,7 @@ import pytest
 
 from pathlib import Path
 
-from pnlp_bench.data.base import DataConfig, load_data
+from pnlp_bench.mixer.data.base import DataConfig, load_data
 
 pytestmark = pytest.mark.shared
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from pnlp_bench.data.base import Example
-from pnlp_bench.data.features import featurize
-from pnlp_bench.data.imdb import LABELS
-from pnlp_bench.data.text import numbered_lines, with_gz, words_of
-from pnlp_bench.projection.minhash import MinHashConfig, MinHashProjection
+from pnlp_bench.mixer.data.base import Example
+from pnlp_bench.mixer.data.features import featurize
+from pnlp_bench.mixer.data.imdb import LABELS
+from pnlp_bench.mixer.data.text import numbered_lines, with_gz, words_of
+from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
 
 
 def main() -> None:

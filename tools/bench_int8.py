@@ -15,15 +15,14 @@ import statistics
 import time
 
 import torch
-from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-import pnlp_bench.run  # noqa: F401  (registers the resolvers)
-from pnlp_bench.data.base import DataConfig
-from pnlp_bench.data.features import Featurized, LabelSpace
-from pnlp_bench.quantize import int8_copy
-from pnlp_bench.registry import typed_config
-from pnlp_bench.run import build_model
+from pnlp_bench.core.compose import compose
+from pnlp_bench.mixer.data.base import DataConfig
+from pnlp_bench.mixer.data.features import Featurized, LabelSpace
+from pnlp_bench.mixer.quantize import int8_copy
+from pnlp_bench.core.registry import typed_config
+from pnlp_bench.mixer.pipeline import build_model
 
 
 def median_ms(model, features, mask, repeats: int) -> float:
@@ -45,8 +44,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    with initialize_config_module(config_module="pnlp_bench.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"model={args.model}", f"data={args.data}"])
+    cfg = compose([f"model={args.model}", f"data={args.data}"])
     data_config = typed_config(DataConfig, OmegaConf.to_container(cfg.data, resolve=True), "data")
     tags = [f"T{i}" for i in range(151)] if data_config.head == "intent_slots" else []
     labels = LabelSpace(labels=[f"L{i}" for i in range(2 if not tags else 113)], tags=tags)

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pnlp_bench.data import atis, mtop
-from pnlp_bench.metrics import intent_slot_scores
-from pnlp_bench.paths import data_dir_candidates
-from pnlp_bench.provenance import provenance
+from pnlp_bench.mixer.data import atis, mtop
+from pnlp_bench.mixer.metrics import intent_slot_scores
+from pnlp_bench.core.paths import data_dir_candidates
+from pnlp_bench.core.provenance import provenance
 
 UNKNOWN, PADDING = 1, 0
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from pnlp_bench.data.base import DataConfig, load_data
-from pnlp_bench.data.features import LabelSpace, featurize
-from pnlp_bench.metrics import bio_consistent, spans
-from pnlp_bench.predict import load_trained
-from pnlp_bench.run import options
-from pnlp_bench.training.trainer import TrainerConfig, predict
+from pnlp_bench.mixer.data.base import DataConfig, load_data
+from pnlp_bench.mixer.data.features import LabelSpace, featurize
+from pnlp_bench.mixer.metrics import bio_consistent, spans
+from pnlp_bench.mixer.pipeline import load_trained
+from pnlp_bench.core.compose import options
+from pnlp_bench.mixer.trainer import TrainerConfig, predict
 
 
 def span_errors(gold: list[str], guess: list[str]) -> Counter:

@@ -24,13 +24,13 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from pnlp_bench.data.base import DataConfig, load_data
-from pnlp_bench.data.features import LabelSpace, featurize
-from pnlp_bench.metrics import intent_slot_scores
-from pnlp_bench.predict import load_trained
-from pnlp_bench.provenance import code_state, cpu_model
-from pnlp_bench.run import options
-from pnlp_bench.training.trainer import TrainerConfig, predict
+from pnlp_bench.mixer.data.base import DataConfig, load_data
+from pnlp_bench.mixer.data.features import LabelSpace, featurize
+from pnlp_bench.mixer.metrics import intent_slot_scores
+from pnlp_bench.mixer.pipeline import load_trained
+from pnlp_bench.core.provenance import code_state, cpu_model
+from pnlp_bench.core.compose import options
+from pnlp_bench.mixer.trainer import TrainerConfig, predict
 
 # The public code's README, "Ours" column, MTOP (its metric, pooled test, fp32, 50 epochs) and the paper's EM.
 PEER_REPORTED = {"mixer_xs": 79.3, "mixer_base": 79.4, "mixer_xl": 82.1}

@@ -1,4 +1,4 @@
-"""The BiGS pipeline: masked-LM pretraining and GLUE / SCROLLS fine-tuning of `pnlp_bench.models.bigs`.
+"""The BiGS pipeline: masked-LM pretraining and GLUE / SCROLLS fine-tuning of `pnlp_bench.bigs.model`.
 
 `bench run` hands a run over to `pipeline.run_bigs` when the composed backbone is `bigs`. Read in this order:
 

@@ -10,7 +10,7 @@
 * A run folder of this project (pretraining or fine-tuning): its `best.pt`, else its `last.pt`.
 * A checkpoint file written by this project (`best.pt` / `last.pt`): ``{"model", "bigs_config", ...}``.
 * `hf:<repo>`: a released checkpoint of the authors (e.g. `hf:JunxiongWang/BiGS_128`, or a local folder
-  with their `config.json` and weights) through `pnlp_bench.models.bigs_convert.load_pretrained`.
+  with their `config.json` and weights) through `pnlp_bench.bigs.convert.load_pretrained`.
 
 The architecture is the checkpoint's (its `bigs_config`); dropout and padding masking follow the run's
 `backbone` config, and so does pooling except for `hf:` checkpoints, which keep the pooling they were
@@ -32,16 +32,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from pnlp_bench import store
+from pnlp_bench.core import store
 from pnlp_bench.bigs.config import BiGSBackboneConfig
 from pnlp_bench.core.checkpoint import load_checkpoint
-from pnlp_bench.models.bigs import (
+from pnlp_bench.bigs.model import (
     BiGSConfig,
     BiGSForMaskedLM,
     BiGSForMultipleChoice,
     BiGSForSequenceClassification,
 )
-from pnlp_bench.registry import ConfigError
+from pnlp_bench.core.registry import ConfigError
 
 POSITIONS = "backbone.embeddings.position_embeddings.weight"
 # fields of the run's backbone config that may differ from the checkpoint's without changing any weight shape
@@ -135,7 +135,7 @@ def from_checkpoint(
 
 
 def from_hub(init: str, backbone: BiGSBackboneConfig, kind: str, num_labels: int, max_length: int) -> tuple[nn.Module, dict]:
-    from pnlp_bench.models.bigs_convert import load_pretrained
+    from pnlp_bench.bigs.convert import load_pretrained
 
     repo = init.removeprefix("hf:")
     task = {"mlm": "mlm", "multiple_choice": "multiple_choice"}.get(kind, "classification")

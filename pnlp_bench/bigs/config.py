@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
-from pnlp_bench.models.bigs import BiGSConfig
-from pnlp_bench.registry import ConfigError
-from pnlp_bench.training.checks import check_optimiser_and_device
-from pnlp_bench.training.host import check_allocator
+from pnlp_bench.bigs.model import BiGSConfig
+from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.core.checks import check_optimiser_and_device
+from pnlp_bench.core.host import check_allocator
 
 SCHEDULES = ("linear", "cosine", "constant")
 # the authors' GLUE recipe (bigs.md): AdamW lr 2e-5, batch 16, 3 epochs, 10% warm-up, weight decay 0.01

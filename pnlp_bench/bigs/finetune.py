@@ -34,15 +34,13 @@ from pnlp_bench.bigs.tokenization import Encoded
 from pnlp_bench.core.atomic import save_torch_atomic
 from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_resumable
 from pnlp_bench.core.run_log import ProgressLog, logging_above
-from pnlp_bench.training.trainer import autocast_for
+from pnlp_bench.core.device import autocast_for, resolve_device
 
 Scorer = Callable[[list, list], dict]
 
 
 def device_for(config: BiGSTrainerConfig) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
+    return resolve_device(config.device)
 
 
 def batch_tensors(encoded: Encoded, rows: torch.Tensor, pad: int, trim: bool, device: torch.device) -> dict[str, torch.Tensor]:
@@ -73,7 +71,7 @@ def predict(model: nn.Module, encoded: Encoded, kind: str, config: BiGSTrainerCo
     size = eval_batch_size(config, encoded)
     for start in range(0, len(encoded), size):
         rows = torch.arange(start, min(start + size, len(encoded)))
-        with autocast_for(config, device):  # type: ignore[arg-type]
+        with autocast_for(config.precision, device):
             logits = model(**batch_tensors(encoded, rows, pad, trim, device)).logits.float()
         predictions.extend(logits.squeeze(-1).tolist() if kind == "regression" else logits.argmax(-1).tolist())
     model.train()
@@ -146,7 +144,7 @@ def finetune(
             for index, start in enumerate(range(0, len(train), config.batch_size)):
                 rows = order[start : start + config.batch_size]
                 batch = batch_tensors(train, rows, pad, trim, device)
-                with autocast_for(config, device):  # type: ignore[arg-type]
+                with autocast_for(config.precision, device):
                     loss = model(**batch, labels=train_labels[rows].to(device)).loss
                 (loss / config.grad_accumulation).backward()
                 loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1

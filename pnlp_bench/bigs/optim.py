@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pnlp_bench.bigs.config import BiGSTrainerConfig
-from pnlp_bench.models.bigs import SSM
+from pnlp_bench.bigs.model import SSM
 
 
 def parameter_groups(model: nn.Module, config: BiGSTrainerConfig) -> list[dict]:

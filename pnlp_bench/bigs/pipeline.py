@@ -3,7 +3,7 @@
 Read top to bottom: parse the typed configs (a wrong key or value fails before any work), load the text
 data set, build the model (fresh, or from `init=`), tokenize, pretrain (corpora) or fine-tune (GLUE,
 SCROLLS), write the run record. The run folder, `config.yaml`, `metrics.json` (with provenance and the
-budget said plainly), atomic checkpoints and the summary table follow `pnlp_bench/run.py`'s conventions.
+budget said plainly), atomic checkpoints and the summary table follow `pnlp_bench/commands/run.py`'s conventions.
 
 The pNLP-Mixer nodes of the config (`projection`, `bottleneck`, `size`, `quantize`) mean nothing to BiGS:
 they are left out of the resolved config and of the record. As for every run, a folder whose record
@@ -28,17 +28,16 @@ from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
 from pnlp_bench.bigs.finetune import device_for, finetune
 from pnlp_bench.bigs.pretrain import build_blocks, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
-from pnlp_bench.core.atomic import write_text_atomic
-from pnlp_bench.data.text_tasks import TEXT_DATA, TextDataConfig, is_text_data, load_text_data
-from pnlp_bench.metrics import metric_names, score_text_task
-from pnlp_bench.paths import BERT_UNCASED_VOCAB
-from pnlp_bench.provenance import provenance
-from pnlp_bench.registry import ConfigError, typed_config
-from pnlp_bench.training.host import prepare_host
-from pnlp_bench import store
+from pnlp_bench.core.atomic import write_json_atomic, write_text_atomic
+from pnlp_bench.bigs.data.text_tasks import TEXT_DATA, TextDataConfig, is_text_data, load_text_data
+from pnlp_bench.core.metrics import metric_names, score_text_task
+from pnlp_bench.core.paths import BERT_UNCASED_VOCAB
+from pnlp_bench.core.provenance import provenance
+from pnlp_bench.core.registry import ConfigError, typed_config
+from pnlp_bench.core.host import prepare_host
+from pnlp_bench.core import store
 from pnlp_bench.core.identity import UNREAD_BY_FAMILY, config_identity
-from pnlp_bench.core.record import SELECTION_SPLIT, WHOLE_SPLIT, RunRecord, normalise_metrics
-from pnlp_bench.run import finished_record, seed_everything, write_json
+from pnlp_bench.core.record import SELECTION_SPLIT, WHOLE_SPLIT, RunRecord, finished_record, normalise_metrics, seed_everything
 
 PNLP_ONLY = UNREAD_BY_FAMILY["bigs"]
 FINETUNE_REPORTING = (
@@ -212,7 +211,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "timings": {"tokenize_seconds": tokenize_seconds, "train_seconds": result["train_seconds"]},
         },
     ).to_json()
-    write_json(run_dir / "metrics.json", record)
+    write_json_atomic(run_dir / "metrics.json", record)
     store.append(resolved["output_root"], {key: value for key, value in record.items() if key != "history"})
     print_summary(record, console)
     return record

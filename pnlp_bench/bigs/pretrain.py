@@ -36,11 +36,11 @@ from pnlp_bench.bigs.tokenization import Vocabulary, tokenize, vocab_digest
 from pnlp_bench.core.atomic import save_torch_atomic
 from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_resumable
 from pnlp_bench.core.run_log import ProgressLog, logging_above
-from pnlp_bench.data.text_tasks import TextExample
-from pnlp_bench.models.bigs import BiGSForMaskedLM
-from pnlp_bench.paths import cache_dir
-from pnlp_bench.registry import ConfigError
-from pnlp_bench.training.trainer import autocast_for
+from pnlp_bench.bigs.data.text_tasks import TextExample
+from pnlp_bench.bigs.model import BiGSForMaskedLM
+from pnlp_bench.core.paths import cache_dir
+from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.core.device import autocast_for
 
 BLOCK_RULE_VERSION = 1
 DEV_MASK_SEED = 12_345
@@ -94,7 +94,7 @@ def evaluate_mlm(model: BiGSForMaskedLM, blocks: torch.Tensor, vocab: Vocabulary
     for start in range(0, blocks.shape[0], size):
         ids = blocks[start : start + size].long()
         inputs, labels = mask_tokens(ids, vocab, generator, config.mlm_probability, config.max_predictions)
-        with autocast_for(config, device):  # type: ignore[arg-type]
+        with autocast_for(config.precision, device):
             loss, count, hits = masked_lm_loss(model, inputs.to(device), labels.to(device))
         loss_sum, masked, correct = loss_sum + loss.item() * count, masked + count, correct + hits
     model.train()
@@ -206,7 +206,7 @@ def pretrain(
                 start = state["position"] + micro * config.batch_size
                 ids = train[state["order"][start : start + config.batch_size].to(train.device)].long()
                 inputs, labels = mask_tokens(ids, vocab, generator, config.mlm_probability, config.max_predictions)
-                with autocast_for(config, device):  # type: ignore[arg-type]
+                with autocast_for(config.precision, device):
                     loss, _, _ = masked_lm_loss(model, inputs.to(device), labels.to(device))
                 (loss / config.grad_accumulation).backward()
                 step_loss += loss.item() / config.grad_accumulation

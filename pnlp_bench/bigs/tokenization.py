@@ -22,8 +22,8 @@ import torch
 from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordPiece
 
-from pnlp_bench.data.text_tasks import TextExample
-from pnlp_bench.paths import BERT_UNCASED_VOCAB
+from pnlp_bench.bigs.data.text_tasks import TextExample
+from pnlp_bench.core.paths import BERT_UNCASED_VOCAB
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _RESERVED = re.compile(r"^\[(unused\d+|PAD|UNK|CLS|SEP|MASK)\]$")

@@ -52,6 +52,11 @@ OmegaConf.register_new_resolver("bench_asset", _asset, replace=True)
 OmegaConf.register_new_resolver("bench_identity", _run_identity, replace=True)
 
 
+def options(node: DictConfig) -> dict[str, Any]:
+    """A config node resolved into plain Python values."""
+    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+
+
 def compose(overrides: list[str] | None = None) -> DictConfig:
     """The task config `bench run <overrides>` composes, interpolations left in place (resolve when reading).
 

@@ -12,8 +12,16 @@ read into it through `RunRecord.from_json`, so tables and reports read one layou
 
 from __future__ import annotations
 
+import json
+import random
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+from omegaconf import DictConfig
+
+from pnlp_bench.core import store
+from pnlp_bench.core.identity import config_identity
 
 SELECTION_SPLIT = "eval"
 WHOLE_SPLIT = "avg"
@@ -90,3 +98,31 @@ class RunRecord:
         """One number, or None where the record has none (a failed or partial run, a column it lacks)."""
         metrics = self.details.get("metrics_int8", {}) if int8 else self.metrics
         return metrics.get(split_name(split), {}).get(group_name(group), {}).get(name)
+
+
+def run_identity(cfg: DictConfig) -> dict[str, str]:
+    """The run's identity (pnlp_bench/core/identity.py): the run folder, the store and the tables key on it."""
+    return {"config_hash": config_identity(cfg), "code_version": store.code_version()}
+
+
+def finished_record(run_dir: Path, identity: dict[str, str]) -> dict[str, Any] | None:
+    """The run folder's record when it finished with the same resolved config and code, else None."""
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    same = all(record.get(key) == value for key, value in identity.items())
+    return record if same and record.get("status") == "finished" else None
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, NumPy's and torch's global generators, from one seed."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,138 @@
+"""Text tasks for BiGS: what every text loader returns, the typed `data` config, and the registry.
+
+pNLP-Mixer reads words (`data/base.py`, `LOADERS`); BiGS reads raw text and tokenizes it with WordPiece, so
+its data sets live in this sibling registry, `TEXT_DATA`. A loader returns a `TextTask`: the kind of task
+(which head, loss and metric follow), its splits of `TextExample`s and a report of what it counted.
+
+Split names: `train`, then the labelled evaluation splits (`dev`, and `dev_mismatched` for MNLI). GLUE and
+SCROLLS hide their test labels, so the papers report dev; so do we.
+
+`data.train_limit=N` means what it means for pNLP-Mixer (`data/base.py`): a fixed random subset of N training
+examples (corpora: N documents), file order kept. It is drawn with its own generator, seeded by
+`data.subset_seed` (0) and never by the run's `seed`, so every seed of a cell trains on the same rows and a
+table's seeds differ only in initialisation and order. `data.dev_limit` keeps the first rows.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pnlp_bench.core.files import DataError, iter_lines
+from pnlp_bench.core.registry import ConfigError, Registry
+
+TaskKind = Literal["classification", "regression", "multiple_choice", "mlm"]
+TASK_KINDS = ("classification", "regression", "multiple_choice", "mlm")
+TRUNCATIONS = ("longest_first", "only_second")
+
+
+@dataclass
+class TextExample:
+    """One example. `label` is a class index, a regression score or the index of the right choice.
+
+    Multiple choice: each of `choices` is paired with the example (``text`` + choice, then ``text_pair``, the
+    long context), one sequence per choice. Corpora for MLM use `text` only.
+    """
+
+    uid: str
+    text: str
+    text_pair: str | None = None
+    label: int | float | None = None
+    choices: list[str] | None = None
+
+
+@dataclass
+class TextTask:
+    kind: TaskKind
+    splits: dict[str, list[TextExample]]
+    label_names: list[str] = field(default_factory=list)
+    # the scorer in pnlp_bench.core.metrics that turns predictions into this data set's metrics
+    metric: str = "accuracy"
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def eval_splits(self) -> list[str]:
+        return [name for name in self.splits if name != "train"]
+
+
+@dataclass
+class TextDataConfig:
+    """Fields shared by every BiGS data set; a loader reads its own typed options from `options`."""
+
+    name: str
+    root: str | None = None
+    max_length: int = 128
+    # pairs: cut the longer side first (GLUE), or only the second text, the long context (SCROLLS)
+    truncation: str = "longest_first"
+    monitor: str = "accuracy"
+    download: bool = False
+    train_limit: int | None = None
+    subset_seed: int = 0  # the seed of train_limit's random subset (see the module doc)
+    dev_limit: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, where: str) -> None:
+        if self.max_length < 8:
+            raise ConfigError(f"{where}.max_length must be >= 8, got {self.max_length}")
+        if self.truncation not in TRUNCATIONS:
+            raise ConfigError(f"{where}.truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}")
+        for name in ("train_limit", "dev_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{where}.{name} must be >= 1 or null, got {value}")
+
+
+TEXT_DATA: Registry[TextTask] = Registry("BiGS data set")
+
+
+def is_text_data(name: str) -> bool:
+    from pnlp_bench.bigs.data import corpus, glue, scrolls  # noqa: F401  (registers every text loader)
+
+    return name in TEXT_DATA.names()
+
+
+def random_subset(examples: list[TextExample], limit: int, seed: int) -> list[TextExample]:
+    """At most `limit` examples drawn at random with `seed` (file order kept), as pNLP's `subset_per_language`."""
+    if len(examples) <= limit:
+        return examples
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[index] for index in keep]
+
+
+def load_text_data(config: TextDataConfig) -> TextTask:
+    """Parse the data set `config.name`, then apply the limits: train a random subset, dev the first rows."""
+    from pnlp_bench.bigs.data import corpus, glue, scrolls  # noqa: F401  (registers every text loader)
+
+    task = TEXT_DATA.build(config.name, config.options, "data.options", config=config)
+    if config.train_limit:
+        available = len(task.splits["train"])
+        task.splits["train"] = random_subset(task.splits["train"], config.train_limit, config.subset_seed)
+        task.report["train_subset"] = {"limit": config.train_limit, "seed": config.subset_seed, "of": available}
+    if config.dev_limit:
+        for split in task.eval_splits:
+            task.splits[split] = task.splits[split][: config.dev_limit]
+    for split, examples in task.splits.items():
+        if not examples:
+            raise DataError(f"{config.name}: the {split} split is empty")
+    task.report["examples"] = {split: len(examples) for split, examples in task.splits.items()}
+    return task
+
+
+def existing(path: Path) -> Path | None:
+    """`path` itself, or `path.gz` beside it; None when neither exists."""
+    for candidate in (path, path.with_name(path.name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line without its newline) of a plain or gzipped UTF-8 file (a leading BOM dropped).
+
+    Decoding is per line (`base.iter_lines`), so invalid UTF-8 or a truncated gzip stream is one DataError
+    naming the file and the line."""
+    for number, line in iter_lines(path):
+        yield number, line.removeprefix("\ufeff") if number == 1 else line

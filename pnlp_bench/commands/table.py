@@ -1,0 +1,440 @@
+"""`bench table N` and `bench tables`: regenerate a paper table from the declarative file in `experiments/`.
+
+A table file names its rows (Hydra overrides each), columns (which metric of which split and language),
+seeds, budgets and the paper's number for every cell it gives, with its source. `bench table N`:
+1. composes each (row, seed) config in-process and looks its identity (config hash + code version) up in
+   the results store: finished cells are skipped, so a killed sweep re-runs only what is missing;
+2. launches every row's missing seeds as one Hydra multirun (`bench run --multirun …`), so whatever
+   launcher the user names (`hydra/launcher=joblib`, `submitit_slurm`, …) runs them;
+3. renders `results/tableN.md`, `.csv` and `.json` from the store's records only: paper value, ours as
+   mean ± std over seeds, the difference, parameters, budget, hardware and commit.
+
+Tables of BiGS (`experiments/bigs_table1.yaml`, `bench table bigs_table1`) add a `pretrain:` stage: each row is
+first pretrained (`task=mlm`, one run per row), then its fine-tuning cells start from it through
+`init=run:<the pretraining's config hash>`, so the pretraining is part of every fine-tuning cell's identity (a
+changed pretraining budget re-runs the cells, in new folders); the table gains the pretraining's dev metric.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import functools
+import io
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pnlp_bench.core import store
+from pnlp_bench.core.atomic import write_text_atomic
+from pnlp_bench.core.compose import compose
+from pnlp_bench.core.identity import config_identity
+from pnlp_bench.core.record import SELECTION_SPLIT, RunRecord
+from pnlp_bench.core.paths import data_dir_candidates
+from pnlp_bench.core.registry import ConfigError
+
+
+@dataclass
+class Column:
+    name: str
+    metric: str
+    split: str = "test"
+    language: str = "avg"
+    # Columns may come from different runs of the same row (Table 7: IMDB and Hyperpartisan).
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    name: str
+    overrides: list[str]
+    paper: dict[str, dict[str, Any]] = field(default_factory=dict)
+    paper_params: str = ""
+
+
+@dataclass
+class TableSpec:
+    number: str
+    title: str
+    source: str
+    rows: list[Row]
+    columns: list[Column]
+    seeds: list[int]
+    base: list[str]
+    budgets: dict[str, dict[str, Any]]
+    precisions: list[str]
+    requires: list[str]
+    notes: list[str]
+    path: Path
+    # BiGS tables: {overrides: [...], metric: perplexity, column: "<name>"}
+    pretrain: dict[str, Any] | None = None
+
+    @property
+    def stem(self) -> str:
+        """results/<stem>.md: `table6` for the pNLP-Mixer tables, the file's own name (`bigs_table1`) otherwise."""
+        return f"table{self.number}" if self.number.isdigit() else self.path.stem
+
+    @property
+    def heading(self) -> str:
+        return f"Table {self.number}" if self.number.isdigit() else self.path.stem
+
+    def pretrain_overrides(self, row: Row, budget: str) -> list[str]:
+        """The pretraining run of `row`: the table's pretrain overrides, the budget's, then the row's."""
+        assert self.pretrain is not None
+        extra = self.budgets[budget].get("pretrain_overrides", [])
+        return [*self.pretrain.get("overrides", []), *extra, *row.overrides, "seed=0"]
+
+    def run_groups(self) -> list[tuple[str, ...]]:
+        """The distinct column override sets: each is one run per row and seed."""
+        groups: list[tuple[str, ...]] = []
+        for column in self.columns:
+            if tuple(column.overrides) not in groups:
+                groups.append(tuple(column.overrides))
+        return groups
+
+    def rows_for(self, budget: str) -> list[Row]:
+        if budget not in self.budgets:
+            raise ConfigError(f"{self.path}: no budget {budget!r}; valid: {', '.join(self.budgets)}")
+        chosen = self.budgets[budget].get("rows")
+        return [row for row in self.rows if chosen is None or row.name in chosen]
+
+    def cells(self, budget: str) -> list[tuple[Row, tuple[str, ...], int, list[str]]]:
+        return [
+            (row, group, seed, [*self.row_overrides(row, budget, group), f"seed={seed}"])
+            for row in self.rows_for(budget)
+            for group in self.run_groups()
+            for seed in self.seeds_for(budget)
+        ]
+
+    def row_overrides(self, row: Row, budget: str, group: tuple[str, ...] = ()) -> list[str]:
+        extra = ["quantize.int8=true"] if "int8" in self.precisions else []
+        if self.pretrain is not None:  # the row's own pretraining, by identity (see the module doc)
+            extra.append(f"init=run:{pretraining_identity(self, row, budget)[0]}")
+        return [*self.base, *group, *self.budgets[budget]["overrides"], *extra, *row.overrides]
+
+    def seeds_for(self, budget: str) -> list[int]:
+        return list(self.budgets[budget].get("seeds", self.seeds))
+
+
+def experiments_dir() -> Path:
+    for candidate in (Path.cwd() / "experiments", Path(__file__).resolve().parents[2] / "experiments"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("no experiments/ folder here or beside the package; run bench table from the project root")
+
+
+def paper_value(raw: Any, default_source: str) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return {"value": raw.get("value"), "source": raw.get("source", default_source), "note": raw.get("note", "")}
+    return {"value": raw, "source": default_source, "note": ""}
+
+
+def is_table_file(path: Path) -> bool:
+    """Table files have a `table:` key; other experiment files (bigs_length.yaml, run by `bench speed length`) do not."""
+    raw = yaml.safe_load(path.read_text())
+    return isinstance(raw, dict) and "table" in raw
+
+
+def spec_files() -> list[Path]:
+    """Every table file: the pNLP-Mixer tables in order, the fidelity study, then the BiGS ones."""
+    folder = experiments_dir()
+    numbered = sorted(folder.glob("table*.yaml"), key=lambda p: (len(p.stem), p.stem))
+    studies = sorted(folder.glob("fidelity*.yaml")) + sorted(folder.glob("precision*.yaml"))
+    return [path for path in numbered + studies + sorted(folder.glob("bigs_*.yaml")) if is_table_file(path)]
+
+
+def table_name(path: Path) -> str:
+    """What `bench table` takes for a file: `6` for table6.yaml, `bigs_table1` for bigs_table1.yaml."""
+    return path.stem.removeprefix("table") if path.stem.startswith("table") else path.stem
+
+
+def load_spec(number: str) -> TableSpec:
+    path = experiments_dir() / (f"table{number}.yaml" if number.isdigit() else f"{number}.yaml")
+    if not path.exists() or not is_table_file(path):
+        available = [table_name(p) for p in spec_files()]
+        raise ConfigError(f"no table {number!r} in {path.parent}; available: {', '.join(available)}")
+    raw = yaml.safe_load(path.read_text())
+    if "init" in (raw.get("pretrain") or {}):  # a key of older table files, which the fine-tuning no longer reads
+        raise ConfigError(f"{path}: pretrain.init is not read any more: each row fine-tunes from its own pretraining by identity")
+    try:
+        columns = [Column(**{**column, "overrides": list(column.get("overrides", []))}) for column in raw["columns"]]
+        rows = []
+        for row in raw["rows"]:
+            source = row.get("source", raw.get("paper_source", ""))
+            paper = {name: paper_value(value, source) for name, value in (row.get("paper") or {}).items()}
+            rows.append(Row(row["name"], list(row.get("overrides", [])), paper, str(row.get("paper_params", ""))))
+        return TableSpec(
+            number=str(raw["table"]),
+            title=raw["title"],
+            source=raw.get("paper_source", ""),
+            rows=rows,
+            columns=columns,
+            seeds=list(raw.get("seeds", [0, 1, 2])),
+            base=list(raw.get("base", [])),
+            budgets={
+                name: {"overrides": list((values or {}).get("overrides", [])), **(values or {})}
+                for name, values in raw["budgets"].items()
+            },
+            precisions=list(raw.get("precisions", ["fp32"])),
+            requires=list(raw.get("requires", [])),
+            notes=list(raw.get("notes", [])),
+            path=path,
+            pretrain=raw.get("pretrain"),
+        )
+    except (KeyError, TypeError) as error:
+        raise ConfigError(f"{path}: malformed table file ({type(error).__name__}: {error})") from None
+
+
+def cell_identity(overrides: list[str]) -> tuple[str, str]:
+    """The identity `bench run <overrides>` records under (the run folder and the store use the same)."""
+    return config_identity(compose(overrides)), store.code_version()
+
+
+def missing_data(spec: TableSpec) -> list[str]:
+    return [need for need in spec.requires if not any((base / need).exists() for base in data_dir_candidates())]
+
+
+def plan(spec: TableSpec, budget: str, output_root: Path) -> tuple[list, dict]:
+    """Every (row, seed, overrides, identity) of the table, and the finished records by identity."""
+    from hydra.errors import HydraException
+
+    done = store.finished(output_root)
+    cells = []
+    for row, group, seed, overrides in spec.cells(budget):
+        try:
+            identity = cell_identity(overrides)
+        except HydraException as error:
+            first_line = str(error).strip().splitlines()[0]
+            raise ConfigError(f"{spec.path}: row {row.name!r}, budget {budget!r}: {first_line}") from None
+        cells.append((row, group, seed, overrides, identity))
+    return cells, done
+
+
+@functools.cache
+def cached_identity(overrides: tuple[str, ...]) -> tuple[str, str]:
+    """`cell_identity`, composed once per process: every fine-tuning cell of a row asks for its pretraining's."""
+    return cell_identity(list(overrides))
+
+
+def pretraining_identity(spec: TableSpec, row: Row, budget: str) -> tuple[str, str]:
+    from hydra.errors import HydraException
+
+    try:
+        return cached_identity(tuple(spec.pretrain_overrides(row, budget)))
+    except HydraException as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise ConfigError(f"{spec.path}: pretraining of row {row.name!r}, budget {budget!r}: {first_line}") from None
+
+
+def pretrain_rows(spec: TableSpec, budget: str, output_root: Path, done: dict, extra: list[str]) -> set[str]:
+    """Runs each row's missing pretraining (one process each); returns the rows whose pretraining failed."""
+    failed = set()
+    for row in spec.rows_for(budget):
+        if pretraining_identity(spec, row, budget) in done:
+            continue
+        overrides = spec.pretrain_overrides(row, budget)
+        print(f"table {spec.number} · {row.name}: pretraining", flush=True)
+        command = [sys.executable, "-m", "pnlp_bench.cli", "run", *overrides, f"output_root={output_root}", *extra]
+        if subprocess.run(command).returncode != 0:
+            failed.add(row.name)
+    return failed
+
+
+def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[str]) -> int:
+    cells, done = plan(spec, budget, output_root)
+    quiet = [arg for arg in launcher_args if arg == "quiet=true"]
+    failed_pretraining = pretrain_rows(spec, budget, output_root, done, quiet) if spec.pretrain is not None else set()
+    failures = len(failed_pretraining)
+    for row in spec.rows_for(budget):
+        if row.name in failed_pretraining:
+            print(f"table {spec.number} · {row.name}: pretraining failed, its fine-tuning cells are left out")
+            continue
+        for group in spec.run_groups():
+            # Read the store again before each launch: runs finished meanwhile by another `bench table` or a
+            # hand-started `bench run` of the same config (this table is long) are not run twice.
+            done = store.finished(output_root)
+            missing = [seed for r, g, seed, _, identity in cells if r is row and g == group and identity not in done]
+            if not missing:
+                continue
+            overrides = spec.row_overrides(row, budget, group)
+            command = [
+                sys.executable, "-m", "pnlp_bench.cli", "run", "--multirun", *overrides,
+                f"seed={','.join(map(str, missing))}", f"output_root={output_root}", *launcher_args,
+            ]
+            print(f"table {spec.number} · {row.name} {' '.join(group)}: seeds {missing}", flush=True)
+            failures += subprocess.run(command).returncode != 0
+    return failures
+
+
+PRETRAINING = "<pretraining>"
+
+
+def display_columns(spec: TableSpec) -> list[Column]:
+    """The table's columns, plus its pretraining's dev metric for BiGS tables."""
+    if spec.pretrain is None:
+        return spec.columns
+    metric = spec.pretrain.get("metric", "perplexity")
+    name = spec.pretrain.get("column", f"MLM dev {metric}")
+    return [*spec.columns, Column(name=name, metric=metric, split=SELECTION_SPLIT, language="", overrides=[PRETRAINING])]
+
+
+def summarise(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def metric_of(record: dict[str, Any], column: Column, precision: str) -> float | None:
+    """The column's number in a record of either family and any age (core/record.py: one layout)."""
+    return RunRecord.from_json(record).metric(column.split, column.language, column.metric, int8=precision != "fp32")
+
+
+def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str, Any]]:
+    cells, done = plan(spec, budget, output_root)
+    failures = store.failures(output_root)
+    chosen = {row.name for row in spec.rows_for(budget)}
+    rows = []
+    for row in spec.rows:
+        for precision in spec.precisions:
+            for column in display_columns(spec):
+                group = tuple(column.overrides)
+                if group == (PRETRAINING,):
+                    identity = pretraining_identity(spec, row, budget) if row.name in chosen else None
+                    records = [done[identity]] if identity in done and precision == "fp32" else []
+                else:
+                    records = [done[i] for r, g, _, _, i in cells if r is row and g == group and i in done]
+                values = [v for v in (metric_of(record, column, precision) for record in records) if v is not None]
+                mean, std = summarise(values)
+                why_missing = ""
+                if not records and group != (PRETRAINING,):
+                    failed = [failures[i] for r, g, _, _, i in cells if r is row and g == group and i in failures]
+                    why_missing = failed[-1]["error"] if failed else ""
+                paper = row.paper.get(column.name, {"value": None, "source": "", "note": ""})
+                rows.append(
+                    {
+                        "table": spec.number,
+                        "row": row.name,
+                        "precision": precision,
+                        "column": column.name,
+                        "metric": f"{column.split}/{column.language}/{column.metric}",
+                        "paper": paper["value"],
+                        "paper_source": paper["source"],
+                        "paper_note": paper["note"],
+                        "ours_mean": mean,
+                        "ours_std": std,
+                        "not_run": why_missing,
+                        "seeds": sorted(record["seed"] for record in records),
+                        "seeds_planned": spec.seeds_for(budget),
+                        "difference": None if mean is None or paper["value"] is None else mean - paper["value"],
+                        "params": records[0]["parameters"]["total"] if records else None,
+                        "paper_params": row.paper_params,
+                        "budget": budget,
+                        "epochs": sorted({record["epochs"] for record in records}),
+                        "budget_label": sorted({record["budget"] for record in records}),
+                        "hardware": sorted({record["provenance"]["device"] for record in records}),
+                        "commits": sorted({record["provenance"]["commit"][:10] for record in records}),
+                        "dirty": any(record["provenance"].get("dirty") for record in records),
+                        "dates": sorted({record["provenance"]["date"][:10] for record in records}),
+                        "run_dirs": sorted(record.get("run_dir", "") for record in records),
+                        "code_version": store.code_version(),
+                    }
+                )
+    return rows
+
+
+def fmt(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f}" if std is None else f"{value:.1f} ± {std:.1f}"
+
+
+def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -> str:
+    described = spec.budgets[budget].get("description", "")
+    lines = [f"# {spec.heading}: {spec.title}", "", f"Paper: {spec.source}.", "",
+             f"Budget profile `{budget}`: {described}", ""]
+    lines += [f"- {note}" for note in spec.notes]
+    lines += ["", "Each cell: ours (mean ± std over seeds) / paper (source) / difference. — means not given or not run.", ""]
+    columns = display_columns(spec)
+    header = ["model", "precision", "params (ours / paper)", *[column.name for column in columns]]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    by_key = {(cell["row"], cell["precision"], cell["column"]): cell for cell in cells}
+    for row in spec.rows:
+        for precision in spec.precisions:
+            first = by_key[(row.name, precision, spec.columns[0].name)]
+            params = f"{first['params']:,}" if first["params"] else "—"
+            entries = []
+            for column in columns:
+                cell = by_key[(row.name, precision, column.name)]
+                paper = "—" if cell["paper"] is None else f"{cell['paper']} {cell['paper_source']}".strip()
+                if cell["paper"] is None and cell["paper_note"]:
+                    paper = f"{cell['paper_note']} {cell['paper_source']}".strip()
+                diff = "" if cell["difference"] is None else f" / {cell['difference']:+.1f}"
+                ours = fmt(cell["ours_mean"], cell["ours_std"])
+                if cell["ours_mean"] is None and cell.get("not_run"):
+                    ours = f"not run here ({cell['not_run']})"
+                entries.append(f"{ours} / {paper}{diff}")
+            lines.append(f"| {row.name} | {precision} | {params} / {row.paper_params or '—'} | " + " | ".join(entries) + " |")
+    lines += ["", "## Provenance", "", "| model | seeds run | epochs | budget | hardware | commit | date |", "|---|---|---|---|---|---|---|"]
+    for row in spec.rows:
+        cell = by_key[(row.name, spec.precisions[0], spec.columns[0].name)]
+        # Columns may come from different runs (one per GLUE task, say): commits, dates, hardware and budgets
+        # of all of the row's cells, so no run's provenance is hidden behind the first column's.
+        row_cells = {(precision, column.name): by_key[(row.name, precision, column.name)] for precision in spec.precisions
+                     for column in display_columns(spec) if (row.name, precision, column.name) in by_key}
+
+        def union(field: str) -> list[str]:
+            return sorted({value for each in row_cells.values() for value in each[field]})
+
+        commits = ", ".join(union("commits")) + (" (dirty tree)" if any(each["dirty"] for each in row_cells.values()) else "")
+        # columns whose seeds differ from the first column's are named (e.g. more seeds run for one task)
+        differing = "; ".join(f"{column.name}: {row_cells[(spec.precisions[0], column.name)]['seeds']}"
+                              for column in spec.columns[1:] if (spec.precisions[0], column.name) in row_cells
+                              and row_cells[(spec.precisions[0], column.name)]["seeds"] != cell["seeds"])
+        seeds = f"{cell['seeds'] or '—'} of {cell['seeds_planned']}" + (f" ({differing})" if differing else "")
+        lines.append(
+            f"| {row.name} | {seeds} | {cell['epochs'] or '—'} | "
+            f"{'; '.join(union('budget_label')) or '—'} | {'; '.join(union('hardware')) or '—'} | {commits or '—'} | "
+            f"{', '.join(union('dates')) or '—'} |"
+        )
+    lines += ["", f"Generated by `bench table {spec.number} --budget {budget}` from `{spec.path.name}` on "
+              f"{datetime.date.today().isoformat()}; code version {store.code_version()}.", ""]
+    return "\n".join(lines)
+
+
+def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path) -> list[Path]:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = results_dir / spec.stem
+    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json")]
+    written = {
+        paths[0]: render_markdown(spec, budget, cells),
+        paths[2]: json.dumps({"table": spec.number, "title": spec.title, "budget": budget, "cells": cells}, indent=1),
+    }
+    for path, text in written.items():
+        write_text_atomic(path, text)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(cells[0]))
+    writer.writeheader()
+    for cell in cells:
+        writer.writerow({key: json.dumps(value) if isinstance(value, list) else value for key, value in cell.items()})
+    write_text_atomic(paths[1], table.getvalue())
+    return paths
+
+
+def status(spec: TableSpec, budget: str, output_root: Path) -> str:
+    absent = missing_data(spec)
+    if absent:
+        return f"missing data ({', '.join(absent)})"
+    cells, done = plan(spec, budget, output_root)
+    identities = [identity for *_, identity in cells]
+    if spec.pretrain is not None:
+        identities += [pretraining_identity(spec, row, budget) for row in spec.rows_for(budget)]
+    finished = sum(identity in done for identity in identities)
+    if finished == len(identities):
+        return "done"
+    return f"partial ({finished}/{len(identities)} runs)" if finished else f"missing ({len(identities)} runs to do)"

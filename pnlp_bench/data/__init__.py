@@ -1,3 +1,0 @@
-from pnlp_bench.data.base import DataConfig, DataError, Example, LoadedData, load_data
-
-__all__ = ["DataConfig", "DataError", "Example", "LoadedData", "load_data"]

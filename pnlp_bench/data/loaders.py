@@ -1,3 +1,0 @@
-"""Importing this module registers every data set loader."""
-
-from pnlp_bench.data import atis, hyperpartisan, imdb, mtop, mtop_aligned, multiatis  # noqa: F401

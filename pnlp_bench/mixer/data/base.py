@@ -1,0 +1,135 @@
+"""What every loader returns, the typed data config, and the Hugging Face `datasets` cache of parsed splits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pnlp_bench.core.files import DataError, find_root, iter_lines, read_lines  # noqa: F401  (the loaders' readers)
+from pnlp_bench.core.paths import cache_dir
+from pnlp_bench.core.registry import ConfigError, Registry
+
+SPLITS = ("train", "eval", "test")
+
+
+@dataclass
+class Example:
+    uid: str
+    lang: str
+    words: list[str]
+    label: str
+    tags: list[str] | None = None
+
+
+@dataclass
+class DataConfig:
+    """Fields shared by every data set; a loader reads its own options from `options`."""
+
+    name: str
+    root: str | None = None
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    max_words: int = 64
+    head: str = "intent_slots"
+    head_options: dict[str, Any] = field(default_factory=dict)
+    monitor: str = "exact_match"
+    # The eval language whose `monitor` selects the best epoch; null: the average over `languages`
+    # (a model trained on pooled languages can be selected on one of them)
+    monitor_language: str | None = None
+    download: bool = False
+    # Reduced budgets: at most this many examples per language and split, a fixed random subset
+    # (the same for every run and seed), so a CPU table can say exactly what it evaluated on.
+    train_limit: int | None = None
+    eval_limit: int | None = None
+    test_limit: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, where: str) -> None:
+        if self.max_words < 1:
+            raise ConfigError(f"{where}.max_words must be >= 1, got {self.max_words}")
+        if not self.languages:
+            raise ConfigError(f"{where}.languages is empty")
+        if self.monitor_language is not None and self.monitor_language not in self.languages:
+            raise ConfigError(
+                f"{where}.monitor_language={self.monitor_language!r} is not one of {where}.languages {list(self.languages)}"
+            )
+
+
+@dataclass
+class LoadedData:
+    """Parsed splits plus a report of what the loader counted, skipped or repaired."""
+
+    splits: dict[str, list[Example]]
+    report: dict[str, Any] = field(default_factory=dict)
+    # What the splits are a function of (the cache key of the parse, plus train_limit): later stages
+    # such as featurization key their own caches by it. None when unknown (nothing is cached then).
+    key: str | None = None
+
+
+Loader = Callable[[DataConfig], LoadedData]
+LOADERS: Registry[LoadedData] = Registry("data set")
+
+
+def file_signature(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        stat = path.stat()
+        digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_splits(key: str, parse: Callable[[], LoadedData]) -> LoadedData:
+    """Parsed splits held and cached by Hugging Face `datasets` (Arrow files), keyed by the source files."""
+    import datasets
+
+    folder = cache_dir() / "datasets" / key
+    report_path = folder / "report.json"
+    if report_path.exists():
+        splits = {}
+        for split in SPLITS:
+            columns = datasets.load_from_disk(str(folder / split)).to_dict()
+            names = list(Example.__dataclass_fields__)
+            splits[split] = [Example(*values) for values in zip(*(columns[name] for name in names))]
+        return LoadedData(splits, json.loads(report_path.read_text()), key)
+    loaded = parse()
+    loaded.key = key
+    partial = folder.with_name(folder.name + ".partial")
+    datasets.disable_progress_bars()
+    for split, examples in loaded.splits.items():
+        # Attribute access, not dataclasses.asdict: asdict deep-copies every word (10x slower on IMDB).
+        columns = {name: [getattr(example, name) for example in examples] for name in Example.__dataclass_fields__}
+        datasets.Dataset.from_dict(columns).save_to_disk(str(partial / split))
+    (partial / "report.json").write_text(json.dumps(loaded.report, indent=1, sort_keys=True))
+    if not folder.exists():
+        partial.rename(folder)
+    return loaded
+
+
+def load_data(config: DataConfig) -> LoadedData:
+    from pnlp_bench.mixer.data import loaders  # noqa: F401  (registers every loader)
+
+    builder, _ = LOADERS._lookup(config.name)
+    loaded = builder(config)
+    for split, limit in (("train", config.train_limit), ("eval", config.eval_limit), ("test", config.test_limit)):
+        if limit:
+            loaded.splits[split] = subset_per_language(loaded.splits[split], limit)
+            loaded.report[f"{split}_limit_per_language"] = limit
+            if loaded.key is not None:
+                loaded.key += f"-{split}{limit}"
+    return loaded
+
+
+def subset_per_language(examples: list[Example], limit: int) -> list[Example]:
+    """A fixed random subset (seed 0, file order kept) of at most `limit` examples per language."""
+    import random
+
+    by_language: dict[str, list[int]] = {}
+    for index, example in enumerate(examples):
+        by_language.setdefault(example.lang, []).append(index)
+    keep: list[int] = []
+    for indices in by_language.values():
+        keep.extend(indices if len(indices) <= limit else random.Random(0).sample(indices, limit))
+    return [examples[index] for index in sorted(keep)]
