@@ -48,7 +48,8 @@ def test_run_on_embedded_sample_writes_the_run_record(tmp_path):
 def check_predict(run_dir: Path, cwd: Path) -> None:
     """`bench predict` on the trained run: JSON lines with labels from the run's label space, the same
     predictions as the padded model for every eval utterance, and a one-line error for a folder without best.pt."""
-    from pnlp_bench.mixer.data.base import DataConfig, load_data
+    from pnlp_bench.mixer.data.base import DataConfig
+    from pnlp_bench.mixer.data.loaders import load_data
     from pnlp_bench.mixer.inference import padded_inputs
     from pnlp_bench.core.paths import asset
     from pnlp_bench.commands.predict import load_trained, predictor_for

@@ -10,7 +10,7 @@ from pnlp_bench.bigs.checkpoints import build_for_task
 from pnlp_bench.bigs.pipeline import bigs_options, parse_configs
 from pnlp_bench.mixer.data.base import DataConfig
 from pnlp_bench.mixer.data.features import Featurized, LabelSpace
-from pnlp_bench.bigs.data.text_tasks import is_text_data
+from pnlp_bench.bigs.data.loaders import is_text_data
 from pnlp_bench.mixer.projection import PROJECTIONS
 from pnlp_bench.core.registry import ConfigError, typed_config
 from pnlp_bench.mixer.pipeline import build_model

@@ -6,7 +6,9 @@ import zlib
 import pytest
 import torch
 
-from pnlp_bench.mixer.data.base import DataConfig, Example, load_data
+from pnlp_bench.mixer.data.base import DataConfig, Example
+
+from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import LabelSpace, featurize, featurize_cached
 from pnlp_bench.mixer.models.bottleneck import PAD
 from pnlp_bench.mixer.models.heads import IGNORE

@@ -13,7 +13,8 @@ from rich.console import Console
 from pnlp_bench.commands import table as tables
 from pnlp_bench.core import store
 from pnlp_bench.core.compose import default_config
-from pnlp_bench.core.identity import config_identity, delta, identity_of
+from pnlp_bench.core.compose import config_identity, resolved_identity
+from pnlp_bench.core.identity import delta, identity_of
 from pnlp_bench.core.registry import ConfigError
 from pnlp_bench.commands.run import adopt_legacy_run_dir, check_family
 
@@ -62,7 +63,7 @@ def test_an_option_added_at_its_default_leaves_identities_alone():
 def test_a_bigs_config_from_before_the_family_key_keeps_its_identity():
     resolved = OmegaConf.to_container(compose_with(["model=bigs_tiny"]), resolve=True)
     before = {key: value for key, value in resolved.items() if key != "family"}
-    assert identity_of(before) == identity_of(resolved) != identity_of({**resolved, "seed": 5})
+    assert resolved_identity(before) == resolved_identity(resolved) != resolved_identity({**resolved, "seed": 5})
 
 
 def test_the_store_key_is_the_identity():

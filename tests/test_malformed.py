@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pnlp_bench.mixer.data.base import DataConfig, DataError, Example, load_data
+from pnlp_bench.mixer.data.base import DataConfig, DataError, Example
+
+from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import featurize
 from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
 
@@ -150,7 +152,8 @@ GLUE_TRAIN = "sentence\tlabel\ngood film\t1\nbad film\t0\n"
 
 
 def load_sst2(root: Path, dev: str | bytes, name: str = "dev.tsv"):
-    from pnlp_bench.bigs.data.text_tasks import TextDataConfig, load_text_data
+    from pnlp_bench.bigs.data.text_tasks import TextDataConfig
+    from pnlp_bench.bigs.data.loaders import load_text_data
 
     write(root / "train.tsv", GLUE_TRAIN)
     write(root / name, dev)
@@ -198,7 +201,8 @@ def test_glue_more_tokens_than_the_length_are_cut_and_counted():
     ],
 )
 def test_text_corpus_malformed(tmp_path, content, message):
-    from pnlp_bench.bigs.data.text_tasks import TextDataConfig, load_text_data
+    from pnlp_bench.bigs.data.text_tasks import TextDataConfig
+    from pnlp_bench.bigs.data.loaders import load_text_data
 
     write(tmp_path / "corpus.txt", content)
     with pytest.raises(DataError, match=message):
@@ -206,7 +210,8 @@ def test_text_corpus_malformed(tmp_path, content, message):
 
 
 def test_text_corpus_truncated_gzip(tmp_path):
-    from pnlp_bench.bigs.data.text_tasks import TextDataConfig, load_text_data
+    from pnlp_bench.bigs.data.text_tasks import TextDataConfig
+    from pnlp_bench.bigs.data.loaders import load_text_data
 
     path = write(tmp_path / "corpus.txt.gz", "a line of text\n" * 2000, packed=True)
     path.write_bytes(path.read_bytes()[:-30])

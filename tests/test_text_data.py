@@ -11,7 +11,8 @@ import pytest
 from pnlp_bench.bigs.tokenization import encode_examples, pair_lengths, tokenize, vocabulary
 from pnlp_bench.mixer.data.base import DataError
 from pnlp_bench.bigs.data.corpus import clean_wikitext_line
-from pnlp_bench.bigs.data.text_tasks import TextDataConfig, TextExample, load_text_data
+from pnlp_bench.bigs.data.text_tasks import TextDataConfig, TextExample
+from pnlp_bench.bigs.data.loaders import load_text_data
 from pnlp_bench.core.paths import BERT_UNCASED_VOCAB
 from pnlp_bench.core.registry import ConfigError
 

@@ -10,7 +10,9 @@ import pytest
 
 from pathlib import Path
 
-from pnlp_bench.mixer.data.base import DataConfig, load_data
+from pnlp_bench.mixer.data.base import DataConfig
+
+from pnlp_bench.mixer.data.loaders import load_data
 
 pytestmark = pytest.mark.shared
 

@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from pnlp_bench.mixer.data.base import DataConfig, load_data
+from pnlp_bench.mixer.data.base import DataConfig
+
+from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import LabelSpace, featurize
 from pnlp_bench.mixer.metrics import bio_consistent, spans
 from pnlp_bench.mixer.pipeline import load_trained

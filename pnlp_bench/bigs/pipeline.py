@@ -29,14 +29,16 @@ from pnlp_bench.bigs.finetune import device_for, finetune
 from pnlp_bench.bigs.pretrain import build_blocks, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
 from pnlp_bench.core.atomic import write_json_atomic, write_text_atomic
-from pnlp_bench.bigs.data.text_tasks import TEXT_DATA, TextDataConfig, is_text_data, load_text_data
+from pnlp_bench.bigs.data.text_tasks import TEXT_DATA, TextDataConfig
+from pnlp_bench.bigs.data.loaders import is_text_data, load_text_data
 from pnlp_bench.core.metrics import metric_names, score_text_task
 from pnlp_bench.core.paths import BERT_UNCASED_VOCAB
 from pnlp_bench.core.provenance import provenance
 from pnlp_bench.core.registry import ConfigError, typed_config
 from pnlp_bench.core.host import prepare_host
 from pnlp_bench.core import store
-from pnlp_bench.core.identity import UNREAD_BY_FAMILY, config_identity
+from pnlp_bench.core.compose import config_identity
+from pnlp_bench.core.identity import UNREAD_BY_FAMILY
 from pnlp_bench.core.record import SELECTION_SPLIT, WHOLE_SPLIT, RunRecord, finished_record, normalise_metrics, seed_everything
 
 PNLP_ONLY = UNREAD_BY_FAMILY["bigs"]

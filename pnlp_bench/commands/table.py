@@ -33,8 +33,7 @@ import yaml
 
 from pnlp_bench.core import store
 from pnlp_bench.core.atomic import write_text_atomic
-from pnlp_bench.core.compose import compose
-from pnlp_bench.core.identity import config_identity
+from pnlp_bench.core.compose import compose, config_identity
 from pnlp_bench.core.record import SELECTION_SPLIT, RunRecord
 from pnlp_bench.core.paths import data_dir_candidates
 from pnlp_bench.core.registry import ConfigError

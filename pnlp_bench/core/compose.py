@@ -18,6 +18,8 @@ from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
+from pnlp_bench.core.identity import identity_of, read_view
+
 CONFIG_MODULE = "pnlp_bench.conf"
 
 
@@ -37,8 +39,6 @@ def _run_identity(*, _root_: DictConfig) -> str:
 
     A config that does not resolve (a BiGS model on a pNLP data set) gets a name from its unresolved text, so
     Hydra can start the job and the run can fail with its own one-line error there."""
-    from pnlp_bench.core.identity import config_identity
-
     try:
         return config_identity(_root_)
     except Exception:  # noqa: BLE001  (the job reports the config's error itself)
@@ -78,3 +78,14 @@ def default_config() -> dict[str, Any]:
     import copy
 
     return copy.deepcopy(_defaults())
+
+
+def resolved_identity(resolved: dict[str, Any]) -> str:
+    """The run identity of a resolved config (core/identity.py's rule, against today's defaults)."""
+    return identity_of(resolved, default_config())
+
+
+def config_identity(cfg: DictConfig) -> str:
+    """The identity of a composed config (resolved here): what `bench run`, `bench table` and the store all
+    call a run."""
+    return resolved_identity(read_view(cfg))

@@ -130,19 +130,10 @@ def delta(resolved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def identity_of(resolved: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:
-    """The identity of a resolved config (a run folder's `config.yaml`, a composed cell)."""
-    if defaults is None:
-        from pnlp_bench.core.compose import default_config
-
-        defaults = default_config()
+def identity_of(resolved: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """The identity of a resolved config (a run folder's `config.yaml`, a composed cell) against the
+    resolved defaults (`pnlp_bench.core.compose.default_config()`; `config_identity` there does both)."""
     unread = UNREAD_BY_FAMILY.get(family_of(resolved), ())
     read = {key: value for key, value in resolved.items() if key not in unread and key != "hydra"}
     changed = delta(without_idle_keys(with_keys_of_then(read)), without_idle_keys(with_keys_of_then(defaults)))
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def config_identity(cfg: DictConfig) -> str:
-    """The identity of a composed config (resolved here): what `bench run`, `bench table` and the store all
-    call a run."""
-    return identity_of(read_view(cfg))

@@ -21,7 +21,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from pnlp_bench.core import store
-from pnlp_bench.core.identity import config_identity
+from pnlp_bench.core.compose import config_identity
 
 SELECTION_SPLIT = "eval"
 WHOLE_SPLIT = "avg"

@@ -9,7 +9,6 @@ concurrent sweeps can share one store without losing or interleaving lines.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from filelock import FileLock
 
 import pnlp_bench
 from pnlp_bench.core.atomic import append_line
-from pnlp_bench.core.identity import identity_of
+from pnlp_bench.core.compose import resolved_identity
 
 def code_version() -> str:
     """The package version: bump it when a change alters results, and every finished cell is re-run.
@@ -30,7 +29,7 @@ def code_version() -> str:
 
 def config_hash(resolved: dict[str, Any]) -> str:
     """A resolved config's run identity (the one rule of `pnlp_bench/core/identity.py`)."""
-    return identity_of(resolved)
+    return resolved_identity(resolved)
 
 
 def store_path(output_root: str | Path) -> Path:

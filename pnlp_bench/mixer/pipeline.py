@@ -26,7 +26,8 @@ from pnlp_bench.core.provenance import code_state, provenance
 from pnlp_bench.core.record import RunRecord, finished_record, run_identity, seed_everything
 from pnlp_bench.core.registry import ConfigError, typed_config
 from pnlp_bench.mixer import metrics as metric_functions
-from pnlp_bench.mixer.data.base import DataConfig, load_data
+from pnlp_bench.mixer.data.base import DataConfig
+from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import Featurized, LabelSpace, featurize_cached
 from pnlp_bench.mixer.models import BACKBONES, HEADS
 from pnlp_bench.mixer.models.bottleneck import PATHS, ProjectionBottleneck

@@ -15,13 +15,12 @@ table's seeds differ only in initialisation and order. `data.dev_limit` keeps th
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pnlp_bench.core.files import DataError, iter_lines
+from pnlp_bench.core.files import iter_lines
 from pnlp_bench.core.registry import ConfigError, Registry
 
 TaskKind = Literal["classification", "regression", "multiple_choice", "mlm"]
@@ -88,39 +87,6 @@ class TextDataConfig:
 TEXT_DATA: Registry[TextTask] = Registry("BiGS data set")
 
 
-def is_text_data(name: str) -> bool:
-    from pnlp_bench.bigs.data import corpus, glue, scrolls  # noqa: F401  (registers every text loader)
-
-    return name in TEXT_DATA.names()
-
-
-def random_subset(examples: list[TextExample], limit: int, seed: int) -> list[TextExample]:
-    """At most `limit` examples drawn at random with `seed` (file order kept), as pNLP's `subset_per_language`."""
-    if len(examples) <= limit:
-        return examples
-    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
-    return [examples[index] for index in keep]
-
-
-def load_text_data(config: TextDataConfig) -> TextTask:
-    """Parse the data set `config.name`, then apply the limits: train a random subset, dev the first rows."""
-    from pnlp_bench.bigs.data import corpus, glue, scrolls  # noqa: F401  (registers every text loader)
-
-    task = TEXT_DATA.build(config.name, config.options, "data.options", config=config)
-    if config.train_limit:
-        available = len(task.splits["train"])
-        task.splits["train"] = random_subset(task.splits["train"], config.train_limit, config.subset_seed)
-        task.report["train_subset"] = {"limit": config.train_limit, "seed": config.subset_seed, "of": available}
-    if config.dev_limit:
-        for split in task.eval_splits:
-            task.splits[split] = task.splits[split][: config.dev_limit]
-    for split, examples in task.splits.items():
-        if not examples:
-            raise DataError(f"{config.name}: the {split} split is empty")
-    task.report["examples"] = {split: len(examples) for split, examples in task.splits.items()}
-    return task
-
-
 def existing(path: Path) -> Path | None:
     """`path` itself, or `path.gz` beside it; None when neither exists."""
     for candidate in (path, path.with_name(path.name + ".gz")):
@@ -132,7 +98,7 @@ def existing(path: Path) -> Path | None:
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, line without its newline) of a plain or gzipped UTF-8 file (a leading BOM dropped).
 
-    Decoding is per line (`base.iter_lines`), so invalid UTF-8 or a truncated gzip stream is one DataError
+    Decoding is per line (`core/files.py: iter_lines`), so invalid UTF-8 or a truncated gzip stream is one DataError
     naming the file and the line."""
     for number, line in iter_lines(path):
         yield number, line.removeprefix("\ufeff") if number == 1 else line

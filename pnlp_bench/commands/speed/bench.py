@@ -50,7 +50,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pnlp_bench.core.atomic import write_text_atomic
-from pnlp_bench.mixer.data.base import DataConfig, DataError, Example, load_data
+from pnlp_bench.mixer.data.base import DataConfig, DataError, Example
+from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import Featurized, featurize
 from pnlp_bench.mixer.data.text import words_of
 from pnlp_bench.mixer.inference import MixerPredictor, padded_inputs

@@ -1,3 +1,2 @@
-from pnlp_bench.mixer.data.base import DataConfig, DataError, Example, LoadedData, load_data
-
-__all__ = ["DataConfig", "DataError", "Example", "LoadedData", "load_data"]
+"""pNLP-Mixer's data sets: `base.py` (the typed config, examples, the parsed-split cache), one module per data
+set, `loaders.py` (registers them all; `load_data`), `features.py` (words -> projection buckets)."""
