@@ -43,6 +43,9 @@ def test_only_a_checkpoint_of_this_identity_and_format_is_resumed(tmp_path):
     assert load_resumable(path, {**IDENTITY, "config_hash": "other"}) is None  # another config's
     save_torch_atomic(path, {"epoch": 1, "identity": IDENTITY})  # a last.pt of the layout before this helper
     assert load_resumable(path, IDENTITY) is None
+    # the pNLP trainer's own last.pt of before (same fields, no format, no random states) still resumes there
+    assert load_resumable(path, IDENTITY, accept_unversioned=True)["epoch"] == 1
+    assert load_resumable(path, {**IDENTITY, "config_hash": "other"}, accept_unversioned=True) is None
     path.write_bytes(b"torn")  # a file cut short (never by an atomic save, but a copy can be): the run stops
     with pytest.raises(DamagedCheckpointError, match="last.pt is damaged"):
         load_resumable(path, IDENTITY)

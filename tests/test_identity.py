@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
@@ -94,12 +95,16 @@ def test_an_unfinished_run_of_the_old_folder_naming_goes_on_in_the_new_folder(tm
     overrides = "data=mtop,model=mixer_base,projection=tsp"
     legacy = tmp_path / f"mixer_base-{hashlib.sha256(overrides.encode()).hexdigest()[:8]}"
     (legacy / ".hydra").mkdir(parents=True)
-    for name in ("last.pt", "best.pt", "config.yaml"):
+    for name in ("best.pt", "config.yaml"):
         (legacy / name).write_text(name)
+    old_identity = {"config_hash": "old-rule-hash", "code_version": store.code_version()}
+    torch.save({"epoch": 3, "identity": old_identity}, legacy / "last.pt")
     new = tmp_path / "mixer_base-0123456789abcdef"
     (new / ".hydra").mkdir(parents=True)
-    adopt_legacy_run_dir(new, overrides, Console(quiet=True))
-    assert (new / "last.pt").read_text() == "last.pt" and (new / "best.pt").is_file()
+    today = {"config_hash": "0123456789abcdef", "code_version": store.code_version()}
+    adopt_legacy_run_dir(new, overrides, Console(quiet=True), today)
+    moved = torch.load(new / "last.pt", weights_only=True)
+    assert moved["epoch"] == 3 and moved["identity"] == today and (new / "best.pt").is_file()
     assert not (legacy / "last.pt").exists() and "goes on in" in (legacy / "MOVED").read_text()
     # nothing happens without an unfinished legacy run, or when the new folder has its own checkpoint
     other = tmp_path / "mixer_base-fedcba9876543210"

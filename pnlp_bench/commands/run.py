@@ -23,7 +23,8 @@ from rich.markup import escape
 from pnlp_bench.bigs.pipeline import run_bigs
 from pnlp_bench.commands.config_check import check_config
 from pnlp_bench.core import store
-from pnlp_bench.core.atomic import WriteError, write_json_atomic
+from pnlp_bench.core.atomic import WriteError, save_torch_atomic, write_json_atomic
+from pnlp_bench.core.checkpoint import load_checkpoint, resume_advice
 from pnlp_bench.core.errors import OneLineError
 from pnlp_bench.core.files import DataError
 from pnlp_bench.core.identity import FAMILIES
@@ -93,9 +94,11 @@ class JobFailed(CompactHydraException):
     it pickles back from a joblib or submitit worker whatever the original error held."""
 
 
-def adopt_legacy_run_dir(run_dir: Path, override_dirname: str, console: Console) -> None:
+def adopt_legacy_run_dir(run_dir: Path, override_dirname: str, console: Console, identity: dict[str, str] | None = None) -> None:
     """An unfinished run in a folder of the old naming (a hash of the override string, before run folders
-    were named by identity) goes on here: its files move to the new folder, so no finished epoch is lost."""
+    were named by identity) goes on here: its files move to the new folder, so no finished epoch is lost.
+    Its `last.pt` names the run by the old identity rule; written by this code version for these very
+    overrides, it is this run, so it takes the run's identity today (`identity`) and a resume accepts it."""
     legacy = run_dir.parent / f"{run_dir.name.rsplit('-', 1)[0]}-{hashlib.sha256(override_dirname.encode()).hexdigest()[:8]}"
     if legacy == run_dir or not (legacy / "last.pt").is_file() or (run_dir / "last.pt").exists():
         return
@@ -103,6 +106,11 @@ def adopt_legacy_run_dir(run_dir: Path, override_dirname: str, console: Console)
         if item.name != ".hydra" and not (run_dir / item.name).exists():
             item.replace(run_dir / item.name)
     (legacy / "MOVED").write_text(f"this unfinished run goes on in {run_dir}\n")
+    last = run_dir / "last.pt"
+    if identity is not None and last.is_file():
+        state = load_checkpoint(last, resume_advice(last))
+        if state.get("identity", {}).get("code_version") == identity["code_version"]:
+            save_torch_atomic(last, {**state, "identity": identity})
     console.print(f"going on from {legacy} (a run folder of the old naming), moved to {run_dir}")
 
 
@@ -111,7 +119,7 @@ def main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
     if cfg.get("resume"):
-        adopt_legacy_run_dir(run_dir, hydra_config.job.override_dirname, Console(quiet=bool(cfg.get("quiet"))))
+        adopt_legacy_run_dir(run_dir, hydra_config.job.override_dirname, Console(quiet=bool(cfg.get("quiet"))), run_identity(cfg))
     sweeping = hydra_config.mode == RunMode.MULTIRUN
     # Only the main process of a launch holds the folder: torchrun's other ranks train into it with rank 0.
     holds_folder = int(os.environ.get("RANK", "0")) == 0

@@ -115,13 +115,17 @@ def save_resumable(path: Path, identity: dict[str, str], state: dict[str, Any]) 
     save_torch_atomic(path, {**state, "identity": identity, "rng": rng_state(), "resumable": RESUMABLE_FORMAT})
 
 
-def load_resumable(path: Path, identity: dict[str, str]) -> dict[str, Any] | None:
+def load_resumable(path: Path, identity: dict[str, str], accept_unversioned: bool = False) -> dict[str, Any] | None:
     """The checkpoint at `path` when it was written by `save_resumable` for this very identity, else None.
-    A file that cannot be read raises `DamagedCheckpointError` (see the module's note)."""
+    A file that cannot be read raises `DamagedCheckpointError` (see the module's note).
+
+    `accept_unversioned`: a loop whose own last.pt predates this helper (the pNLP trainer's: the same
+    fields, no format number and no random states) takes such a file too; it then has no `rng` to restore."""
     path = Path(path)
     if not path.exists():
         return None
     state = load_checkpoint(path, resume_advice(path))
-    if state.get("resumable") != RESUMABLE_FORMAT or state.get("identity") != identity:
+    version = state.get("resumable", 0 if accept_unversioned else None)
+    if version not in (RESUMABLE_FORMAT, 0) or (version == 0 and not accept_unversioned) or state.get("identity") != identity:
         return None
     return state

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 
 from pnlp_bench.core.atomic import save_torch_atomic
-from pnlp_bench.core.checkpoint import load_checkpoint, resume_advice
+from pnlp_bench.core.checkpoint import load_checkpoint, load_resumable, restore_rng, save_resumable
 from pnlp_bench.core.run_log import ProgressLog, logging_above
 from pnlp_bench.mixer.data.base import Example
 from pnlp_bench.mixer.data.features import Featurized
@@ -142,15 +142,6 @@ def predict(model: torch.nn.Module, data: Featurized, split: str, config: Traine
     return {"labels": labels, "tags": tags}
 
 
-def load_resumable(path: Path, identity: dict[str, str]) -> dict[str, Any] | None:
-    """The last checkpoint when it belongs to this very config and code; one of another config or code
-    starts afresh. A damaged one stops the run with one line (`DamagedCheckpointError`, see resume_advice)."""
-    if not path.exists():
-        return None
-    state = load_checkpoint(path, resume_advice(path))
-    return state if state.get("identity") == identity else None
-
-
 def train(
     model: torch.nn.Module,
     data: Featurized,
@@ -185,13 +176,17 @@ def train(
     best_value, best_epoch, first_epoch = float("-inf"), 0, 1
     history: list[dict[str, Any]] = []
     identity = identity or {}
-    state = load_resumable(last_path, identity) if resume else None
+    # the last checkpoint when it belongs to this very config and code (core/checkpoint.py); a damaged one
+    # stops the run with one line; one written before the shared helper resumes too, without random states
+    state = load_resumable(last_path, identity, accept_unversioned=True) if resume else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         best_value, best_epoch, history = state["best_value"], state["best_epoch"], state["history"]
         first_epoch = state["epoch"] + 1
+        if "rng" in state:
+            restore_rng(state["rng"])  # dropout's draws, as the uninterrupted run would make them
     started = time.perf_counter()
     progress_log = ProgressLog(run_dir if ranks.is_main else None, config.epochs)
     history = progress_log.start(history)
@@ -242,8 +237,9 @@ def train(
                 }
             )
             if ranks.is_main:
-                save_torch_atomic(
+                save_resumable(
                     last_path,
+                    identity,
                     {
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
@@ -252,7 +248,6 @@ def train(
                         "best_value": best_value,
                         "best_epoch": best_epoch,
                         "history": history,
-                        "identity": identity,
                     },
                 )
             history[-1]["checkpoint_seconds"] = time.perf_counter() - checkpoint_started  # best.pt and last.pt
