@@ -21,7 +21,8 @@ from pnlp_bench.mixer.models.pnlp import PNLPModel
 from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
 from pnlp_bench.mixer.reference import DenseReferenceFeaturizer, DenseReferenceModel
 from pnlp_bench.core.registry import ConfigError
-from pnlp_bench.commands.speed.bench import Models, imdb_words, load_examples, parse_config
+from pnlp_bench.commands.speed.bench import parse_config
+from pnlp_bench.commands.speed.workload import Models, imdb_words, load_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 

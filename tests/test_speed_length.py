@@ -9,6 +9,7 @@ import torch
 from pnlp_bench import cli
 from pnlp_bench.commands import table as tables
 from pnlp_bench.commands.speed import length as speed_length
+from pnlp_bench.commands.speed import length_timing
 from pnlp_bench.bigs.model import SSM, GatedBlock
 from pnlp_bench.core.registry import ConfigError
 from pnlp_bench.core.provenance import native_bf16_cpu
@@ -130,7 +131,7 @@ def test_tiny_run_writes_every_variant_and_length_with_the_baseline_at_one(tmp_p
 
 
 def test_lengths_over_the_time_cap_or_out_of_memory_are_marked_and_the_run_goes_on(tmp_path, monkeypatch):
-    real_step = speed_length.training_step
+    real_step = length_timing.training_step
 
     def gated_attention_runs_out_of_memory_from_32(stack, inputs, grad_output, bf16):
         layer = stack.layers[0]
@@ -140,7 +141,8 @@ def test_lengths_over_the_time_cap_or_out_of_memory_are_marked_and_the_run_goes_
             return failing
         return real_step(stack, inputs, grad_output, bf16)
 
-    monkeypatch.setattr(speed_length, "training_step", gated_attention_runs_out_of_memory_from_32)
+    # measure_length (length_timing.py) builds every timed step
+    monkeypatch.setattr(length_timing, "training_step", gated_attention_runs_out_of_memory_from_32)
     plan = plan_of(*TINY, "lengths=[16,32,48]", "numerics=false")
     result = speed_length.run_length(plan, "test", log=lambda message: None)
     status = {(row["variant"], row["length"]): row for row in result["rows"]}

@@ -12,7 +12,7 @@ SSM's kernel and FFTs stay fp32, as in training). The batch is max(1, tokens_per
 length does the same work in tokens until one sequence is longer than that.
 
 Timing, as `bench speed` does it (the machine may be shared): warm-up steps, the last of which also measures
-the step's peak memory (`speed.PeakMemory`: CUDA max_memory_allocated, or the growth of the CPU process's
+the step's peak memory (`harness.PeakMemory`: CUDA max_memory_allocated, or the growth of the CPU process's
 peak resident set); then `repeats` repetitions that alternate between the variants of a length, each of
 whole steps for at least `repeat_seconds` between two synchronisations. Ratios against the baseline are taken
 repetition by repetition, so that both sides of a ratio share the same background load. A variant whose warm
@@ -27,11 +27,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import gc
-import math
-import os
-import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,20 +37,21 @@ import torch
 import yaml
 
 from pnlp_bench.bigs.model import SSM, BiGSConfig, BiGSEncoder, BiGSModel
-from pnlp_bench.core.provenance import provenance
-from pnlp_bench.core.registry import ConfigError, typed_config
-from pnlp_bench.core.device import resolve_device as core_device
-from pnlp_bench.core.device import resolve_precision
-from pnlp_bench.commands.speed.bench import (
-    PeakMemory,
+from pnlp_bench.commands.speed.harness import (
     choose_threads,
     hardware,
+    load_averages,
     parse_overrides,
+    progress_log,
     provenance_lines,
+    resolve_device,
     synchronize,
-    tensor_megabytes,
     write_report,
 )
+from pnlp_bench.commands.speed.length_timing import measure_length, training_step
+from pnlp_bench.core.device import resolve_precision
+from pnlp_bench.core.provenance import provenance
+from pnlp_bench.core.registry import ConfigError, typed_config
 
 VARIANTS = ("gated+ssm", "stack+attention", "gated+attention", "stack+ssm")
 LABELS = {
@@ -135,7 +131,7 @@ class LengthConfig:
     repeat_seconds: float | None = None
     max_step_seconds: float | None = None
     precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16, else fp32 (as the trainer)
-    threads: int = 0  # torch CPU threads; 0 = auto (speed.choose_threads)
+    threads: int = 0  # torch CPU threads; 0 = auto (harness.choose_threads)
     numerics: bool = True  # check the timed SSM path against the recurrence at the longest length
     seed: int = 0
     experiment: str = "experiments/bigs_length.yaml"
@@ -199,17 +195,10 @@ def load_experiment(name: str) -> LengthExperiment:
     )
 
 
-def resolve_device(name: str) -> torch.device:
-    try:
-        return core_device(name)
-    except ConfigError as error:
-        raise ConfigError(f"speed length: {error}") from None
-
-
 def make_plan(config: LengthConfig) -> Plan:
     """Checks every name and number against the experiment file before any work starts (ConfigError)."""
     experiment = load_experiment(config.experiment)
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, "speed length")
     profile_name = PROFILE_FOR_DEVICE[device.type] if config.profile == "auto" else config.profile
     if profile_name not in experiment.profiles:
         raise ConfigError(f"speed length: unknown profile {profile_name!r}; valid: {', '.join(experiment.profiles)}")
@@ -255,152 +244,6 @@ def build_stack(profile: LengthProfile, variant: str) -> BiGSEncoder:
 
 def parameter_count(module: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in module.parameters())
-
-
-def training_step(stack: torch.nn.Module, inputs: torch.Tensor, grad_output: torch.Tensor, bf16: bool) -> Callable[[], None]:
-    """Forward + backward of the stack; gradients are freed after each step (there is no optimizer)."""
-    device_type = inputs.device.type
-
-    def step() -> None:
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-            output = stack(inputs)
-        output.backward(grad_output.to(output.dtype))
-        stack.zero_grad(set_to_none=True)
-        inputs.grad = None
-
-    return step
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(error).lower()
-
-
-def release_memory(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-# ---------------------------------------------------------------- timing
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def measure_length(
-    plan: Plan, stacks: dict[str, torch.nn.Module], length: int, stopped: dict[str, str], log: Callable[[str], None]
-) -> list[dict[str, Any]]:
-    """One row per variant at `length`; adds to `stopped` the variants that must not run at longer lengths."""
-    profile, device = plan.profile, plan.device
-    batch = max(1, profile.tokens_per_step // length)
-    tokens = batch * length
-    generator = torch.Generator().manual_seed(plan.config.seed + length)
-    inputs = torch.randn(batch, length, profile.hidden_size, generator=generator).to(device).requires_grad_(True)
-    grad_output = torch.randn(batch, length, profile.hidden_size, generator=generator).to(device)
-    rows: dict[str, dict[str, Any]] = {}
-    steps: dict[str, Callable[[], None]] = {}
-    warm_seconds: dict[str, float] = {}
-    for variant in plan.variants:
-        stack = stacks[variant]
-        layers = len(stack.layers)
-        row: dict[str, Any] = {"length": length, "batch": batch, "tokens_per_step": tokens, "variant": variant,
-                               "layers": layers, "status": "measured", "reason": None}
-        rows[variant] = row
-        if variant in stopped:
-            row.update(status="skipped", reason=stopped[variant])
-            continue
-        step = training_step(stack, inputs, grad_output, plan.bf16)
-        try:
-            for _ in range(profile.warmup - 1):
-                step()
-            synchronize(device)
-            with PeakMemory(device) as transient:
-                started = time.perf_counter()
-                step()
-                synchronize(device)
-                seconds = time.perf_counter() - started
-        except (RuntimeError, MemoryError) as error:
-            if not is_out_of_memory(error):
-                raise
-            stack.zero_grad(set_to_none=True)
-            inputs.grad = None
-            release_memory(device)
-            reason = f"out of memory at batch {batch} x {length} tokens"
-            row.update(status="skipped", reason=reason)
-            stopped[variant] = f"{reason} (shorter length)"
-            log(f"  {variant:16s} L={length}: {reason}")
-            continue
-        weights = tensor_megabytes(list(stack.parameters()))
-        row.update(weights_mb=weights, step_transient_mb=transient.megabytes, warm_step_seconds=seconds,
-                   peak_memory_mb=None if transient.megabytes is None else weights + transient.megabytes)
-        if seconds > profile.max_step_seconds:
-            reason = f"one step took {seconds:.1f} s, over max_step_seconds={profile.max_step_seconds:g}"
-            row.update(status="skipped", reason=reason)
-            stopped[variant] = f"{reason} at length {length}"
-            log(f"  {variant:16s} L={length}: {reason}")
-            continue
-        steps[variant], warm_seconds[variant] = step, seconds
-    seconds_per_step = timed_repetitions(steps, warm_seconds, plan, rows, stopped, inputs)
-    for variant, seconds in seconds_per_step.items():
-        row = rows[variant]
-        row["repeat_seconds_per_step"] = seconds
-        row["ms_per_step"] = summary([1000 * s for s in seconds])
-        row["ms_per_layer"] = row["ms_per_step"]["median"] / row["layers"]
-        row["tokens_per_second"] = summary([tokens / s for s in seconds])
-    add_ratios(rows, plan.baseline)
-    del inputs, grad_output
-    release_memory(device)
-    return [rows[variant] for variant in plan.variants]
-
-
-def timed_repetitions(
-    steps: dict[str, Callable[[], None]], warm_seconds: dict[str, float], plan: Plan, rows: dict[str, dict[str, Any]],
-    stopped: dict[str, str], inputs: torch.Tensor,
-) -> dict[str, list[float]]:
-    """Seconds per step of each variant, one value per repetition. Repetitions alternate between the variants
-    so each repetition of a ratio's two sides sees the same background load (a shared machine)."""
-    profile, device = plan.profile, plan.device
-    counts = {name: max(1, math.ceil(profile.repeat_seconds / max(warm_seconds[name], 1e-6))) for name in steps}
-    seconds: dict[str, list[float]] = {name: [] for name in steps}
-    active = list(steps)
-    for _ in range(profile.repeats):
-        for name in list(active):
-            try:
-                synchronize(device)
-                started = time.perf_counter()
-                for _ in range(counts[name]):
-                    steps[name]()
-                synchronize(device)
-            except (RuntimeError, MemoryError) as error:
-                if not is_out_of_memory(error):
-                    raise
-                inputs.grad = None
-                release_memory(device)
-                reason = "out of memory during the timed repetitions"
-                rows[name].update(status="skipped", reason=reason)
-                stopped[name] = f"{reason} at length {rows[name]['length']}"
-                active.remove(name)
-                seconds.pop(name)
-                continue
-            seconds[name].append((time.perf_counter() - started) / counts[name])
-    for name in active:
-        rows[name]["steps_per_repeat"] = counts[name]
-    return seconds
-
-
-def add_ratios(rows: dict[str, dict[str, Any]], baseline: str) -> None:
-    """Throughput ratio = baseline's time / the variant's time, repetition by repetition (median); memory
-    ratio = the variant's peak / the baseline's. Same tokens per step on both sides."""
-    base = rows[baseline]
-    for row in rows.values():
-        row["throughput_ratio"] = row["memory_ratio"] = None
-        if row["status"] != "measured" or base["status"] != "measured":
-            continue
-        pairs = zip(base["repeat_seconds_per_step"], row["repeat_seconds_per_step"])
-        row["throughput_ratio"] = statistics.median(b / v for b, v in pairs)
-        if row.get("peak_memory_mb") and base.get("peak_memory_mb"):
-            row["memory_ratio"] = row["peak_memory_mb"] / base["peak_memory_mb"]
 
 
 # ---------------------------------------------------------------- numerics, targets, run
@@ -497,7 +340,7 @@ def run_length(plan: Plan, command: str, log: Callable[[str], None] = print) -> 
         result["numerics"] = []
     result["targets"] = target_rows(plan, rows, result["hardware"]["gpu"]["name"] if result["hardware"]["gpu"] else None)
     result["wall_seconds"] = time.perf_counter() - started
-    result["hardware"]["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
+    result["hardware"]["load_average_at_end"] = load_averages()
     return result
 
 
@@ -635,13 +478,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     plan = make_plan(parse_config(args.overrides, args.quick))
     command = " ".join(["bench speed length", *(["--quick"] if args.quick else []), *args.overrides])
-    started = time.perf_counter()
-
-    def log(message: str) -> None:
-        if not plan.config.quiet:
-            print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-    result = run_length(plan, command, log=log)
+    result = run_length(plan, command, log=progress_log(plan.config.quiet))
     json_path, md_path = write_report(result, plan.config.output, render=render_markdown)
     if not plan.config.quiet:
         print_summary(result)
