@@ -5,6 +5,10 @@
 Random word features (the latency does not depend on their values), the data config's max_words and
 head, untrained weights. Prints one JSON line: milliseconds per batch (median), the speed-up and the
 weight size.
+
+Not a duplicate of `bench speed`: its int8 figures are single-utterance latency (batch 1, short utterances,
+section 3 of `results/speed.md`); this tool times whole batches at the data set's own length (IMDB: 1,024
+words by default) and reports the fp32 and int8 weight sizes, which `bench speed` does not.
 """
 
 from __future__ import annotations
