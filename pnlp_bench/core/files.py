@@ -24,11 +24,12 @@ def find_root(candidates: list[Path], probe: str, what: str, how: str) -> Path:
     raise DataError(f"{what} not found (looked for {probe}[.gz] in: {looked}); {how}")
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text without the newline) of a plain or gzipped UTF-8 file.
+def iter_lines(path: Path, keep_newline: bool = False) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a plain or gzipped UTF-8 file, without the line's end unless `keep_newline`.
 
     Decoding is per line, so invalid UTF-8 and a truncated gzip stream are reported as one line naming the
-    file and the line where they occur, never as a traceback from inside the codec.
+    file and the line where they occur (a truncated stream: the line after the last one read intact), never
+    as a traceback from inside the codec.
     """
     opener = gzip.open if path.suffix == ".gz" else open
     line_number = 0
@@ -36,9 +37,10 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
         with opener(path, "rb") as handle:
             for line_number, raw in enumerate(handle, start=1):
                 try:
-                    yield line_number, raw.decode("utf-8").rstrip("\n").rstrip("\r")
+                    text = raw.decode("utf-8")
                 except UnicodeDecodeError as error:
-                    raise DataError(f"{path}:{line_number}: invalid UTF-8 at byte {error.start}") from None
+                    raise DataError(f"{path}:{line_number}: invalid UTF-8 ({error.reason} at byte {error.start})") from None
+                yield line_number, text if keep_newline else text.rstrip("\n").rstrip("\r")
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise DataError(f"{path}:{line_number + 1}: truncated or corrupt gzip ({error})") from None
     except OSError as error:

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from pnlp_bench.mixer.data.base import DataConfig, DataError, Example, LoadedData, LOADERS, cached_splits, file_signature
 from pnlp_bench.mixer.data.splits import carve_stratified, hash_order
-from pnlp_bench.mixer.data.text import numbered_lines, with_gz, words_of
+from pnlp_bench.core.files import iter_lines
+from pnlp_bench.mixer.data.text import with_gz, words_of
 from pnlp_bench.core.paths import resolve_data_root
 from pnlp_bench.core.registry import ConfigError
 
@@ -63,7 +64,7 @@ def review(uid: str, text: str, label: str, where: str) -> Example:
 
 def read_jsonl(path: Path, split: str) -> list[Example]:
     examples, seen = [], set()
-    for line_number, line in numbered_lines(path):
+    for line_number, line in iter_lines(path, keep_newline=True):
         if not line.strip():
             continue
         where = f"{path}:{line_number}"
