@@ -17,7 +17,7 @@ SMOKE = ["trainer.num_threads=1", "quiet=true"]
 def test_pretrain_then_finetune_from_the_pretrain_run(shared_data, tmp_path):
     pretrained = bench(
         "pretrain", "trainer=mlm_smoke", "trainer.max_steps=6", "trainer.eval_every=3", "trainer.checkpoint_every=3",
-        "data.train_limit=300", "data.dev_limit=40", "data.max_length=32", *SMOKE, cwd=tmp_path,
+        "data.train_limit=300", "data.eval_limit=40", "data.max_length=32", *SMOKE, cwd=tmp_path,
     )
     assert pretrained.returncode == 0, pretrained.stderr[-2000:]
     (record_path,) = (tmp_path / "outputs" / "runs" / "wikitext2").glob("bigs_tiny-*/metrics.json")
@@ -34,7 +34,7 @@ def test_pretrain_then_finetune_from_the_pretrain_run(shared_data, tmp_path):
     # the command, with a budget this machine can afford; positions 32 -> 64 are tiled
     finetuned = bench(
         "run", "backbone=bigs", "data=sst2", "trainer=smoke", "trainer.batch_size=64", "data.train_limit=64",
-        "data.dev_limit=48", "data.max_length=64", f"init={pretrain_dir}", *SMOKE, cwd=tmp_path,
+        "data.eval_limit=48", "data.max_length=64", f"init={pretrain_dir}", *SMOKE, cwd=tmp_path,
     )
     assert finetuned.returncode == 0, finetuned.stderr[-2000:]
     (record_path,) = (tmp_path / "outputs" / "runs" / "sst2").glob("*/metrics.json")
@@ -55,7 +55,7 @@ def test_finetuning_starts_from_the_pretraining_its_init_names_by_identity(share
     def pretraining(steps: int) -> list[str]:
         return [
             "task=mlm", "trainer=mlm_smoke", f"trainer.max_steps={steps}", f"trainer.eval_every={steps}", "data.train_limit=200",
-            "data.dev_limit=20", "data.max_length=32", f"output_root={tmp_path}", *SMOKE,
+            "data.eval_limit=20", "data.max_length=32", f"output_root={tmp_path}", *SMOKE,
         ]
 
     planned = run(compose_config(pretraining(2)), tmp_path / "pretrain-planned")
@@ -65,7 +65,7 @@ def test_finetuning_starts_from_the_pretraining_its_init_names_by_identity(share
     def finetuning(pretrained: str) -> list[str]:
         return [
             "backbone=bigs", "data=rte", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=4",
-            "data.train_limit=4", "data.dev_limit=4", "data.max_length=32", f"init=run:{pretrained}", f"output_root={tmp_path}", *SMOKE,
+            "data.train_limit=4", "data.eval_limit=4", "data.max_length=32", f"init=run:{pretrained}", f"output_root={tmp_path}", *SMOKE,
         ]
 
     record = run(compose_config(finetuning(planned["config_hash"])), tmp_path / "finetune")
@@ -90,9 +90,9 @@ def test_bigs_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="init= starts from a pretrained BiGS encoder; it needs backbone=bigs"):
         run(compose_config(["init=somewhere"]), tmp_path)
     with pytest.raises(ConfigError, match="init=nowhere: no such run folder or checkpoint file"):
-        run(compose_config(["backbone=bigs", "init=nowhere", "data=stsb", "data.train_limit=4", "data.dev_limit=4"]), tmp_path)
+        run(compose_config(["backbone=bigs", "init=nowhere", "data=stsb", "data.train_limit=4", "data.eval_limit=4"]), tmp_path)
     with pytest.raises(ConfigError, match="data.monitor='mcc'; stsb reports pearson, spearman, score"):
-        run(compose_config(["backbone=bigs", "data=stsb", "data.monitor=mcc", "data.train_limit=4", "data.dev_limit=4"]), tmp_path)
+        run(compose_config(["backbone=bigs", "data=stsb", "data.monitor=mcc", "data.train_limit=4", "data.eval_limit=4"]), tmp_path)
     with pytest.raises(ConfigError, match="trainer.schedule must be one of linear, cosine, constant"):
         run(compose_config(["backbone=bigs", "trainer.schedule=step"]), tmp_path)
 
@@ -111,7 +111,7 @@ def test_a_finished_bigs_run_is_not_run_again_and_reaches_the_store(shared_data,
 
     overrides = [
         "backbone=bigs", "data=rte", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=4",
-        "data.train_limit=4", "data.dev_limit=4", "data.max_length=32", f"output_root={tmp_path}", "quiet=true",
+        "data.train_limit=4", "data.eval_limit=4", "data.max_length=32", f"output_root={tmp_path}", "quiet=true",
     ]
     first = run(compose_config(overrides), tmp_path / "run")
     again = run(compose_config(overrides), tmp_path / "run")

@@ -175,8 +175,8 @@ def test_finetune_runs_regression_and_multiple_choice(tmp_path, kind, caplog):
         examples = [TextExample(str(i), "which?", "a story", label=i % 3, choices=["red", "green", "blue"]) for i in range(24)]
         metric, monitor = "accuracy", "accuracy"
     model = build_for_task(tiny_backbone().bigs_config(VOCAB.size), kind, 0)
-    encoded = {"train": encode_examples(examples, 32), "dev": encode_examples(examples[:8], 32)}
-    labels = {"train": [e.label for e in examples], "dev": [e.label for e in examples[:8]]}
+    encoded = {"train": encode_examples(examples, 32), "eval": encode_examples(examples[:8], 32)}
+    labels = {"train": [e.label for e in examples], "eval": [e.label for e in examples[:8]]}
     result = finetune(
         model, kind, encoded, labels, lambda g, p: score_text_task(metric, g, p), monitor,
         # resident_data=true takes the copy-once path that CUDA takes by default
@@ -184,7 +184,7 @@ def test_finetune_runs_regression_and_multiple_choice(tmp_path, kind, caplog):
         tmp_path, 0, VOCAB.pad, {"task": kind}, quiet=True,
     )
     assert [row["epoch"] for row in result["history"]] == [1, 2] and result["steps"] == 6
-    assert monitor in result["metrics"]["dev"] and result["best"]["epoch"] in (1, 2)
+    assert monitor in result["metrics"]["eval"] and result["best"]["epoch"] in (1, 2)
     assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
     assert read_history(tmp_path / "history.jsonl") == result["history"]
     lines = [record.getMessage() for record in caplog.records if record.name == "pnlp_bench.train"]
@@ -198,7 +198,7 @@ class Crash(Exception):
 def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     import pnlp_bench.bigs.pretrain as pretraining
 
-    blocks = {"train": random_batch(48, 32, seed=1).int(), "dev": random_batch(8, 32, seed=2).int()}
+    blocks = {"train": random_batch(48, 32, seed=1).int(), "eval": random_batch(8, 32, seed=2).int()}
     config = BiGSTrainerConfig(
         max_steps=6, batch_size=8, lr=1e-3, warmup_steps=1, schedule="cosine", checkpoint_every=3, eval_every=3, resident_data="true"
     )
@@ -225,7 +225,7 @@ def test_pretraining_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     resumed = pretrain(tiny_mlm(dropout=0.1, initializer_range=0.5), blocks, VOCAB, config, tmp_path / "resumed", 0, {}, quiet=True)
 
     assert resumed["resumed_from_step"] == 3 and straight["resumed_from_step"] is None
-    for key in ("step", "train_loss", "dev_mlm_loss", "dev_mlm_accuracy"):
+    for key in ("step", "train_loss", "eval_mlm_loss", "eval_mlm_accuracy"):
         assert [row[key] for row in resumed["history"]] == pytest.approx([row[key] for row in straight["history"]])
     assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["finished"] is True
     # the step-3 row written before the crash stays, once; the crashed run's later rows never reached last.pt
@@ -243,13 +243,13 @@ def test_long_input_path_at_4096_tokens_on_qmsum(shared_data, tmp_path):
     cfg = compose_config(
         [
             "model=bigs_tiny", "data=qmsum", "trainer=finetune_smoke", "trainer.max_steps=1", "trainer.batch_size=1",
-            "data.train_limit=1", "data.dev_limit=2", "backbone.hidden_size=32", "backbone.depth.gated.ssm=1", "quiet=true",
+            "data.train_limit=1", "data.eval_limit=2", "backbone.hidden_size=32", "backbone.depth.gated.ssm=1", "quiet=true",
             f"output_root={tmp_path}",  # the results store too, not the checkout's outputs/
         ]
     )
     record = run(cfg, tmp_path)
     assert record["bigs_config"]["max_position_embeddings"] == 4096 and record["task"] == "multiple_choice"
-    assert record["data_report"]["truncated"] == {"train": 1, "dev": 2}  # meetings are ~9,000 words long
+    assert record["data_report"]["truncated"] == {"train": 1, "eval": 2}  # meetings are ~9,000 words long
     assert record["metrics"]["eval"]["avg"]["examples"] == 2 and record["steps"] == 1
 
 

@@ -67,6 +67,13 @@ def test_a_bigs_config_from_before_the_family_key_keeps_its_identity():
     assert resolved_identity(before) == resolved_identity(resolved) != resolved_identity({**resolved, "seed": 5})
 
 
+def test_a_renamed_key_keeps_older_records_under_their_identity():
+    resolved = OmegaConf.to_container(compose_with(["model=bigs_tiny", "data.eval_limit=20"]), resolve=True)
+    before = {**resolved, "data": {**{k: v for k, v in resolved["data"].items() if k != "eval_limit"}, "dev_limit": 20}}
+    assert resolved_identity(before) == resolved_identity(resolved)
+    assert resolved_identity(resolved) != resolved_identity({**resolved, "data": {**resolved["data"], "eval_limit": 21}})
+
+
 def test_the_store_key_is_the_identity():
     cfg = compose_with(["seed=2"])
     assert store.config_hash(OmegaConf.to_container(cfg, resolve=True)) == config_identity(cfg)

@@ -24,9 +24,9 @@ GLUE_SIZES = {"sst2": (67_349, 872), "cola": (8_551, 1_043), "mrpc": (3_668, 408
 @pytest.mark.parametrize("task", sorted(GLUE_SIZES))
 def test_glue_loaders_count_the_real_files(shared_data, task):
     loaded = load_text_data(TextDataConfig(name=task))
-    assert (len(loaded.splits["train"]), len(loaded.splits["dev"])) == GLUE_SIZES[task]
+    assert (len(loaded.splits["train"]), len(loaded.splits["eval"])) == GLUE_SIZES[task]
     assert loaded.report["source"] == str(shared_data / "glue" / {"sst2": "SST-2", "cola": "CoLA", "mrpc": "MRPC", "rte": "RTE", "stsb": "STS-B"}[task])
-    labels = [example.label for example in loaded.splits["dev"]]
+    labels = [example.label for example in loaded.splits["eval"]]
     if task == "stsb":
         assert loaded.kind == "regression" and all(0.0 <= label <= 5.0 for label in labels)
     else:
@@ -44,8 +44,8 @@ def test_glue_rows_are_read_as_glue_writes_them(shared_data):
     assert rte.label_names[first.label] == "not_entailment"  # labels as words in RTE, indices as Hugging Face's
     cola = load_text_data(TextDataConfig(name="cola"))  # no header row in CoLA's files
     assert cola.splits["train"][0].text == "Our friends won't buy this analysis, let alone the next one we propose."
-    mrpc = load_text_data(TextDataConfig(name="mrpc", dev_limit=1))  # header after a UTF-8 BOM
-    assert mrpc.splits["dev"][0].label == 1 and mrpc.label_names[1] == "equivalent"
+    mrpc = load_text_data(TextDataConfig(name="mrpc", eval_limit=1))  # header after a UTF-8 BOM
+    assert mrpc.splits["eval"][0].label == 1 and mrpc.label_names[1] == "equivalent"
 
 
 def test_glue_task_without_offline_copy_says_how_to_get_it(tmp_path, monkeypatch):
@@ -138,7 +138,7 @@ def test_quality_loader_reads_scrolls_format(tmp_path):
     first, second = task.splits["train"]
     assert first.text == "Who narrates?" and first.choices == options and first.label == 1
     assert first.text_pair == "THE STORY\nOnce a cat spoke."
-    assert second.label == 3 and task.splits["dev"][0].label == 1
+    assert second.label == 3 and task.splits["eval"][0].label == 1
 
 
 def test_contract_nli_loader_and_its_errors(tmp_path):
@@ -167,15 +167,15 @@ def test_scrolls_offline_without_files_says_how_to_get_them(tmp_path, monkeypatc
 @pytest.mark.shared
 def test_qmsum_answer_choice_and_query_type_on_the_real_release(shared_data):
     choice = load_text_data(TextDataConfig(name="qmsum", max_length=4096, truncation="only_second"))
-    assert (len(choice.splits["train"]), len(choice.splits["dev"])) == (1_257, 272)  # SCROLLS's QMSum sizes
+    assert (len(choice.splits["train"]), len(choice.splits["eval"])) == (1_257, 272)  # SCROLLS's QMSum sizes
     assert choice.kind == "multiple_choice"
-    for example in choice.splits["dev"][:50]:
+    for example in choice.splits["eval"][:50]:
         assert len(example.choices) == 4 and len(set(example.choices)) == 4
         assert example.text_pair.count("\n") > 10  # the transcript, "speaker: content" per line
     positions = [example.label for example in choice.splits["train"]]
     assert set(positions) == {0, 1, 2, 3} and max(positions.count(i) for i in range(4)) < 0.35 * len(positions)
-    again = load_text_data(TextDataConfig(name="qmsum", dev_limit=5))
-    assert [e.choices for e in again.splits["dev"]] == [e.choices for e in choice.splits["dev"][:5]]  # seeded
+    again = load_text_data(TextDataConfig(name="qmsum", eval_limit=5))
+    assert [e.choices for e in again.splits["eval"]] == [e.choices for e in choice.splits["eval"][:5]]  # seeded
     kinds = load_text_data(TextDataConfig(name="qmsum", options={"task": "query_type"}))
     assert kinds.kind == "classification" and set(e.label for e in kinds.splits["train"]) == {0, 1}
 
@@ -201,14 +201,14 @@ def test_wikitext_lines_lose_their_tokenisation_artefacts():
 def test_wikitext2_counts_documents(shared_data):
     task = load_text_data(TextDataConfig(name="wikitext2"))
     # non-blank lines of the official files (36,718 / 3,760 lines, about a third blank)
-    assert (len(task.splits["train"]), len(task.splits["dev"])) == (23_767, 2_461)
+    assert (len(task.splits["train"]), len(task.splits["eval"])) == (23_767, 2_461)
     assert task.splits["train"][0].text == "Valkyria Chronicles III"
 
 
 def test_text_corpus_from_files_with_a_dev_fraction(tmp_path):
     (tmp_path / "a.txt").write_text("".join(f"document number {i}\n\n" for i in range(100)))
     task = load_text_data(TextDataConfig(name="text_corpus", options={"files": [str(tmp_path / "*.txt")], "dev_fraction": 0.1}))
-    assert (len(task.splits["train"]), len(task.splits["dev"])) == (90, 10) and task.kind == "mlm"
+    assert (len(task.splits["train"]), len(task.splits["eval"])) == (90, 10) and task.kind == "mlm"
     with pytest.raises(DataError, match="no file matches"):
         load_text_data(TextDataConfig(name="text_corpus", options={"files": [str(tmp_path / "none*.txt")]}))
 

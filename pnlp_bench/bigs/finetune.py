@@ -163,7 +163,7 @@ def finetune(
             scores = {
                 split: score(labels[split], predict(model, encoded[split], kind, config, pad, trim, device)) for split in eval_splits
             }
-            value = scores["dev"][monitor]
+            value = scores["eval"][monitor]
             if value > best_value:
                 best_value, best_epoch, best_scores = value, epoch, scores
                 save_torch_atomic(run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, "monitor": monitor, "value": value, **checkpoint_extra})
@@ -199,10 +199,10 @@ def finetune(
             # after last.pt, so history.jsonl is never ahead of the checkpoint a relaunch goes on from
             progress_log.record(
                 history[-1],
-                f"train loss {history[-1]['train_loss']:.4f}, dev {monitor} {value:.2f} (best {best_value:.2f}, epoch "
+                f"train loss {history[-1]['train_loss']:.4f}, eval {monitor} {value:.2f} (best {best_value:.2f}, epoch "
                 f"{best_epoch}), {history[-1]['examples_per_second']:,.0f} examples/s",
             )
-            progress.update(epochs_task, advance=1, description=f"epoch {epoch}: dev {monitor} {value:.2f}")
+            progress.update(epochs_task, advance=1, description=f"epoch {epoch}: eval {monitor} {value:.2f}")
     return {
         "metrics": scores,
         "best": {"epoch": best_epoch, "monitor": monitor, "metrics": best_scores},

@@ -126,8 +126,8 @@ def pretrain(
             f"a step takes trainer.batch_size x grad_accumulation = {sequences_per_step} blocks but the corpus has "
             f"{train.shape[0]} blocks of {train.shape[1]} tokens; lower trainer.batch_size or raise data.train_limit"
         )
-    if blocks["dev"].shape[0] == 0:
-        raise ConfigError("the dev split is shorter than one block; raise data.dev_limit or lower data.max_length")
+    if blocks["eval"].shape[0] == 0:
+        raise ConfigError("the eval (dev) split is shorter than one block; raise data.eval_limit or lower data.max_length")
     steps_per_epoch = max(1, train.shape[0] // sequences_per_step)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
     optimizer = build_optimizer(model, config)
@@ -173,19 +173,19 @@ def pretrain(
 
     def evaluate(train_loss: float, tokens_per_second: float) -> dict:
         nonlocal best_loss
-        scores = evaluate_mlm(model, blocks["dev"], vocab, config, device)
+        scores = evaluate_mlm(model, blocks["eval"], vocab, config, device)
         if scores["mlm_loss"] < best_loss:
             best_loss = scores["mlm_loss"]
             save_torch_atomic(run_dir / "best.pt", {"model": model.state_dict(), "step": state["step"], **checkpoint_extra})
-        row = {"step": state["step"], "epoch": state["epoch"], "train_loss": train_loss, **{f"dev_{k}": v for k, v in scores.items()},
+        row = {"step": state["step"], "epoch": state["epoch"], "train_loss": train_loss, **{f"eval_{k}": v for k, v in scores.items()},
                "lr": schedule.get_last_lr()[0], "tokens_per_second": tokens_per_second}
         history.append(row)
         # Rows after the last `checkpoint_every` save are recomputed on resume; `start` then drops them from
         # the file with the checkpoint's history, so no step appears twice.
         progress_log.record(
             row,
-            f"train loss {train_loss:.4f}, dev mlm_loss {scores['mlm_loss']:.4f} (best {best_loss:.4f}), "
-            f"dev mlm_accuracy {scores['mlm_accuracy']:.2f}, {tokens_per_second:,.0f} tokens/s",
+            f"train loss {train_loss:.4f}, eval mlm_loss {scores['mlm_loss']:.4f} (best {best_loss:.4f}), "
+            f"eval mlm_accuracy {scores['mlm_accuracy']:.2f}, {tokens_per_second:,.0f} tokens/s",
         )
         return scores
 
@@ -227,10 +227,10 @@ def pretrain(
             if not at_end and config.checkpoint_every and state["step"] % config.checkpoint_every == 0:
                 save_last(finished=False)
     if scores is None:  # resumed from a checkpoint written after the last step
-        scores = evaluate_mlm(model, blocks["dev"], vocab, config, device)
+        scores = evaluate_mlm(model, blocks["eval"], vocab, config, device)
     save_last(finished=True)
     return {
-        "metrics": {"dev": scores},
+        "metrics": {"eval": scores},
         "best": {"monitor": "mlm_loss", "mlm_loss": best_loss},
         "history": history,
         "steps": total_steps,

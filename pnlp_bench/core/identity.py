@@ -46,6 +46,10 @@ VALUES_BEFORE_THE_KEY: dict[str, Any] = {
 # the runs they act on and of no other (data.subset_seed draws data.train_limit's subset).
 DEPENDENT_KEYS: dict[str, str] = {"data.subset_seed": "train_limit"}
 
+# Keys renamed since runs were recorded: a config that has the old name and not the new reads as the new,
+# so older records keep their identity (BiGS's data.dev_limit is now data.eval_limit, as in pNLP-Mixer).
+RENAMED_KEYS: dict[str, str] = {"data.dev_limit": "data.eval_limit"}
+
 FAMILIES = ("mixer", "bigs")
 
 # Nodes of the shared config a family never reads (their interpolations may not even resolve there).
@@ -86,6 +90,16 @@ def with_keys_of_then(resolved: dict[str, Any]) -> dict[str, Any]:
     import copy
 
     filled = copy.deepcopy(resolved)
+    for old_name, new_name in RENAMED_KEYS.items():
+        (*old_parents, old_leaf), (*new_parents, new_leaf) = old_name.split("."), new_name.split(".")
+        old_node: Any = filled
+        for key in old_parents:
+            old_node = old_node.get(key) if isinstance(old_node, dict) else None
+        new_node: Any = filled
+        for key in new_parents:
+            new_node = new_node.get(key) if isinstance(new_node, dict) else None
+        if isinstance(old_node, dict) and old_leaf in old_node and isinstance(new_node, dict) and new_leaf not in new_node:
+            new_node[new_leaf] = old_node.pop(old_leaf)
     filled.setdefault("family", family_of(resolved))  # configs before the key: BiGS runs were told by their backbone
     data = filled.get("data")
     if filled["family"] == "bigs" and isinstance(data, dict) and "subset_seed" not in data:

@@ -1,7 +1,7 @@
 """Text corpora for masked-LM pretraining: WikiText-2 offline, any text files, any Hugging Face text dataset.
 
 Every non-blank line is one document (`TextExample.text`); `bigs/pretrain.py` tokenizes them, joins them and
-cuts the stream into fixed-length blocks. `data.train_limit` / `data.dev_limit` count documents (lines).
+cuts the stream into fixed-length blocks. `data.train_limit` / `data.eval_limit` count documents (lines).
 
 * ``wikitext2``: the tokenised WikiText-2 release (``wiki.{train,valid}.tokens[.gz]``) under ``data.root``,
   else ``wikitext-2/`` in ``$BENCH_DATA_DIR``, ``./data``, ``../shared/data``. Its tokenisation is undone
@@ -25,7 +25,7 @@ from pnlp_bench.bigs.data.text_tasks import TEXT_DATA, TextDataConfig, TextExamp
 from pnlp_bench.core.paths import resolve_data_root
 from pnlp_bench.core.registry import ConfigError
 
-WIKITEXT2_FILES = {"train": "wiki.train.tokens", "dev": "wiki.valid.tokens"}
+WIKITEXT2_FILES = {"train": "wiki.train.tokens", "eval": "wiki.valid.tokens"}
 _JOINED = re.compile(r" @([-,.])@ ")
 
 
@@ -117,7 +117,7 @@ def load_text_corpus(options: TextCorpusOptions, config: TextDataConfig) -> Text
         cut = max(1, round(len(train) * (1 - options.dev_fraction)))
         train, dev = train[:cut], train[cut:]
     source = {"files": options.files, "dev_files": options.dev_files or f"last {options.dev_fraction:.0%} of files"}
-    return TextTask("mlm", {"train": train, "dev": dev}, metric="mlm", report={"source": source})
+    return TextTask("mlm", {"train": train, "eval": dev}, metric="mlm", report={"source": source})
 
 
 def load_hf_corpus(options: TextCorpusOptions) -> TextTask:
@@ -143,4 +143,4 @@ def load_hf_corpus(options: TextCorpusOptions) -> TextTask:
     else:
         cut = max(1, round(len(train) * (1 - options.dev_fraction)))
         train, dev = train[:cut], train[cut:]
-    return TextTask("mlm", {"train": train, "dev": dev}, metric="mlm", report={"source": f"hf:{name}"})
+    return TextTask("mlm", {"train": train, "eval": dev}, metric="mlm", report={"source": f"hf:{name}"})

@@ -7,8 +7,8 @@ Label indices are the same on both paths (those of the Hugging Face copy), so a 
 the other. Test labels are hidden by GLUE: only train and dev are loaded, and dev is what is reported.
 
 Metrics (GLUE's own, `pnlp_bench.core.metrics.glue_scores`): Matthews correlation for CoLA, F1 and accuracy for
-MRPC and QQP, Pearson and Spearman for STS-B, accuracy otherwise; MNLI reports matched (`dev`) and
-mismatched (`dev_mismatched`).
+MRPC and QQP, Pearson and Spearman for STS-B, accuracy otherwise; MNLI reports matched (split `eval`, GLUE's
+dev set) and mismatched (`eval_mismatched`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class GlueTask:
     folder: str  # the task's folder in GLUE's release
     label_names: tuple[str, ...]  # empty for regression
     text_columns: tuple[str, ...]  # Hugging Face column names
-    dev_splits: tuple[tuple[str, str], ...] = (("dev", "validation"),)  # ours, Hugging Face's
+    eval_splits: tuple[tuple[str, str], ...] = (("eval", "validation"),)  # ours, Hugging Face's
     # offline reader: a row of the tsv -> (text, text_pair, label as in the file); None = online only
     row: Callable[[dict[str, str]], tuple[str, str | None, str]] | None = None
     header: tuple[str, ...] | None = None  # column names of a file without a header row
@@ -65,11 +65,11 @@ TASKS: dict[str, GlueTask] = {
         "MNLI",
         ("entailment", "neutral", "contradiction"),
         ("premise", "hypothesis"),
-        dev_splits=(("dev", "validation_matched"), ("dev_mismatched", "validation_mismatched")),
+        eval_splits=(("eval", "validation_matched"), ("eval_mismatched", "validation_mismatched")),
     ),
     "wnli": GlueTask("WNLI", ("not_entailment", "entailment"), ("sentence1", "sentence2")),
 }
-OFFLINE_FILES = {"train": "train.tsv", "dev": "dev.tsv"}
+OFFLINE_FILES = {"train": "train.tsv", "eval": "dev.tsv"}
 
 
 @dataclass
@@ -134,7 +134,7 @@ def load_online(name: str, task: GlueTask) -> dict[str, list[TextExample]]:
     except Exception as error:  # network, hub or cache errors all mean the same thing to the user
         raise DataError(f"GLUE {name}: cannot load nyu-mll/glue from the Hugging Face hub ({type(error).__name__}: {error})") from None
     splits = {}
-    for ours, theirs in (("train", "train"), *task.dev_splits):
+    for ours, theirs in (("train", "train"), *task.eval_splits):
         rows = loaded[theirs]
         texts = [rows[column] for column in task.text_columns]
         pairs = texts[1] if len(texts) > 1 else [None] * len(rows)

@@ -23,15 +23,15 @@ def random_subset(examples: list[TextExample], limit: int, seed: int) -> list[Te
 
 
 def load_text_data(config: TextDataConfig) -> TextTask:
-    """Parse the data set `config.name`, then apply the limits: train a random subset, dev the first rows."""
+    """Parse the data set `config.name`, then apply the limits: train a random subset, the evaluation splits their first rows."""
     task = TEXT_DATA.build(config.name, config.options, "data.options", config=config)
     if config.train_limit:
         available = len(task.splits["train"])
         task.splits["train"] = random_subset(task.splits["train"], config.train_limit, config.subset_seed)
         task.report["train_subset"] = {"limit": config.train_limit, "seed": config.subset_seed, "of": available}
-    if config.dev_limit:
+    if config.eval_limit:
         for split in task.eval_splits:
-            task.splits[split] = task.splits[split][: config.dev_limit]
+            task.splits[split] = task.splits[split][: config.eval_limit]
     for split, examples in task.splits.items():
         if not examples:
             raise DataError(f"{config.name}: the {split} split is empty")

@@ -37,7 +37,7 @@ from pnlp_bench.core.paths import resolve_data_root
 from pnlp_bench.core.registry import ConfigError
 
 ARCHIVE_URL = "https://scrolls-tau.s3.us-east-2.amazonaws.com/{name}.zip"
-SPLIT_FILES = {"train": "train.jsonl", "dev": "validation.jsonl"}
+SPLIT_FILES = {"train": "train.jsonl", "eval": "validation.jsonl"}
 CONTRACT_NLI_LABELS = ["Entailment", "Contradiction", "Not mentioned"]
 QUALITY_LETTERS = "ABCD"
 _OPTION_LINE = re.compile(r"^\s*\(([A-Z])\)\s?(.*)$")
@@ -184,7 +184,7 @@ TEXT_DATA.register("contract_nli", ScrollsOptions)(
 # QMSum from its original release
 # ----------------------------------------------------------------------------------------------------------
 
-QMSUM_FILES = {"train": "train.jsonl", "dev": "val.jsonl"}
+QMSUM_FILES = {"train": "train.jsonl", "eval": "val.jsonl"}
 QUERY_TYPES = ["general", "specific"]
 
 

@@ -4,13 +4,14 @@ pNLP-Mixer reads words (`data/base.py`, `LOADERS`); BiGS reads raw text and toke
 its data sets live in this sibling registry, `TEXT_DATA`. A loader returns a `TextTask`: the kind of task
 (which head, loss and metric follow), its splits of `TextExample`s and a report of what it counted.
 
-Split names: `train`, then the labelled evaluation splits (`dev`, and `dev_mismatched` for MNLI). GLUE and
-SCROLLS hide their test labels, so the papers report dev; so do we.
+Split names: `train`, then the labelled evaluation splits (`eval`, the data set's dev set, as pNLP-Mixer's
+selection split is called; `eval_mismatched` for MNLI). GLUE and SCROLLS hide their test labels, so the
+papers report dev; so do we.
 
 `data.train_limit=N` means what it means for pNLP-Mixer (`data/base.py`): a fixed random subset of N training
 examples (corpora: N documents), file order kept. It is drawn with its own generator, seeded by
 `data.subset_seed` (0) and never by the run's `seed`, so every seed of a cell trains on the same rows and a
-table's seeds differ only in initialisation and order. `data.dev_limit` keeps the first rows.
+table's seeds differ only in initialisation and order. `data.eval_limit` keeps the first rows.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class TextDataConfig:
     download: bool = False
     train_limit: int | None = None
     subset_seed: int = 0  # the seed of train_limit's random subset (see the module doc)
-    dev_limit: int | None = None
+    eval_limit: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
@@ -78,7 +79,7 @@ class TextDataConfig:
             raise ConfigError(f"{where}.max_length must be >= 8, got {self.max_length}")
         if self.truncation not in TRUNCATIONS:
             raise ConfigError(f"{where}.truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}")
-        for name in ("train_limit", "dev_limit"):
+        for name in ("train_limit", "eval_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{where}.{name} must be >= 1 or null, got {value}")
