@@ -96,7 +96,7 @@ TABLE2 = {
 def mtop_model(preset: str):
     cfg = compose_config([f"model={preset}", "data=mtop"])
     labels = LabelSpace(labels=[f"IN:{i}" for i in range(113)], tags=[f"T{i}" for i in range(151)])
-    return build_model(cfg, DataConfig(name="mtop", max_words=64), Featurized(word_table=None, splits={}, labels=labels))
+    return build_model(cfg, DataConfig(name="mtop", max_length=64), Featurized(word_table=None, splits={}, labels=labels))
 
 
 @pytest.mark.parametrize("preset", list(TABLE2))

@@ -60,13 +60,13 @@ def check_predict(run_dir: Path, cwd: Path) -> None:
     model, projection, data_config, labels = load_trained(run_dir)
     assert [line["text"] for line in lines] == ["wake me up at seven", "remind me to call mom"]
     assert all(line["label"] in labels.labels and len(line["tags"]) == len(line["text"].split()) for line in lines)
-    predict = predictor_for(model, projection, data_config.max_words)
+    predict = predictor_for(model, projection, data_config.max_length)
     examples = load_data(DataConfig(name="mtop", root=str(asset("mtop_sample")), languages=["en"])).splits["eval"]
     for example in examples:
-        features, mask, values = padded_inputs(projection, example.words, data_config.max_words)
+        features, mask, values = padded_inputs(projection, example.words, data_config.max_length)
         with torch.inference_mode():
             padded = model.head.predict(model(features, mask, values), mask)
-        fast = predict(example.words[: data_config.max_words])
+        fast = predict(example.words[: data_config.max_length])
         assert torch.equal(fast["label"], padded["label"]) and torch.equal(fast["tags"], padded["tags"][:, : fast["tags"].shape[1]])
     missing = bench("predict", str(cwd), "hello", cwd=cwd)
     assert missing.returncode == 2 and "best.pt: no checkpoint" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1

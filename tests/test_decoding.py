@@ -120,10 +120,10 @@ def test_decode_option_is_checked_and_reaches_the_model():
     data = Featurized(word_table=None, splits={}, labels=labels)
     cfg = compose_config(["data=mtop_sample"])
     assert cfg.data.head_options.decode == "viterbi"  # the intent+slot data sets decode with Viterbi by default
-    model = build_model(cfg, DataConfig(name="mtop", max_words=64, head_options={"decode": "viterbi"}), data)
+    model = build_model(cfg, DataConfig(name="mtop", max_length=64, head_options={"decode": "viterbi"}), data)
     assert model.head.decode == "viterbi"
     with pytest.raises(ConfigError, match="decode must be one of argmax, viterbi, got 'beam'"):
-        build_model(cfg, DataConfig(name="mtop", max_words=64, head_options={"decode": "beam"}), data)
+        build_model(cfg, DataConfig(name="mtop", max_length=64, head_options={"decode": "beam"}), data)
 
 
 def byte_spans(tags: list[str], token_spans: list[dict]) -> set[tuple[int, int, str]]:

@@ -24,7 +24,7 @@ SPLITS = {
 
 def test_vocabulary_keeps_frequent_training_words_and_maps_the_rest_to_the_unknown_row():
     projection = EmbeddingProjection(EmbeddingConfig(feature_size=8, min_count=2))
-    data = featurize(SPLITS, projection, max_words=8)
+    data = featurize(SPLITS, projection, max_length=8)
     assert projection.vocabulary == {"wake": 1, "me": 2}
     rows = data.word_table.indices[:, 0].tolist()  # row 0 of the table is padding
     words = ["wake", "me", "up", "at", "seven", "call", "mom", "dad"]
@@ -60,8 +60,8 @@ def test_a_trained_embedding_run_predicts_new_text_from_its_checkpoint(tmp_path)
     model, projection, data_config, labels = load_trained(run_dir)
     assert projection.vocabulary and len(projection.vocabulary) < 16384
     words = "wake me up at seven tomorrow".split()
-    predicted = predictor_for(model, projection, data_config.max_words)(words)
-    features, mask, values = padded_inputs(projection, words, data_config.max_words)
+    predicted = predictor_for(model, projection, data_config.max_length)(words)
+    features, mask, values = padded_inputs(projection, words, data_config.max_length)
     with torch.inference_mode():
         padded = model.head.predict(model(features, mask, values), mask)
     assert torch.equal(predicted["label"], padded["label"])

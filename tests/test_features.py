@@ -17,13 +17,13 @@ from pnlp_bench.mixer.projection.base import WordFeatures
 from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
 
 
-def reference_featurize(splits, projection, max_words, labels=None):
+def reference_featurize(splits, projection, max_length, labels=None):
     """The original implementation (one Python loop per example), kept as the specification."""
     labels = labels or LabelSpace.from_train(splits["train"])
     vocabulary = {}
     for examples in splits.values():
         for example in examples:
-            for word in example.words[:max_words]:
+            for word in example.words[:max_length]:
                 vocabulary.setdefault(word, len(vocabulary) + 1)
     features = projection.word_features(list(vocabulary))
     padding = torch.full((1, features.indices.shape[1]), PAD, dtype=features.indices.dtype)
@@ -35,15 +35,15 @@ def reference_featurize(splits, projection, max_words, labels=None):
     tag_index = {tag: index for index, tag in enumerate(labels.tags)}
     tensors = {}
     for split, examples in splits.items():
-        word_ids = torch.zeros(len(examples), max_words, dtype=torch.int32)
-        tags = torch.full((len(examples), max_words), IGNORE, dtype=torch.long) if labels.tags else None
+        word_ids = torch.zeros(len(examples), max_length, dtype=torch.int32)
+        tags = torch.full((len(examples), max_length), IGNORE, dtype=torch.long) if labels.tags else None
         truncated = 0
         for row, example in enumerate(examples):
-            words = example.words[:max_words]
-            truncated += len(example.words) > max_words
+            words = example.words[:max_length]
+            truncated += len(example.words) > max_length
             word_ids[row, : len(words)] = torch.tensor([vocabulary[word] for word in words], dtype=torch.int32)
             if tags is not None and example.tags is not None:
-                tags[row, : len(words)] = torch.tensor([tag_index.get(tag, IGNORE) for tag in example.tags[:max_words]])
+                tags[row, : len(words)] = torch.tensor([tag_index.get(tag, IGNORE) for tag in example.tags[:max_length]])
         label = torch.tensor([label_index.get(example.label, IGNORE) for example in examples], dtype=torch.long)
         tensors[split] = (word_ids, label, tags, truncated)
     return table, tensors, labels
@@ -69,9 +69,9 @@ class HashProjection:
         return f"crc-{self.weighted}"
 
 
-def assert_same_as_reference(splits, projection, max_words):
-    table, tensors, labels = reference_featurize(splits, projection, max_words)
-    data = featurize(splits, projection, max_words)
+def assert_same_as_reference(splits, projection, max_length):
+    table, tensors, labels = reference_featurize(splits, projection, max_length)
+    data = featurize(splits, projection, max_length)
     assert data.labels == labels
     assert torch.equal(data.word_table.indices, table.indices)
     assert (data.word_table.values is None) == (table.values is None)
@@ -100,10 +100,10 @@ def toy_splits():
     }
 
 
-@pytest.mark.parametrize("max_words", [1, 3, 5, 64])
+@pytest.mark.parametrize("max_length", [1, 3, 5, 64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_vectorised_featurize_equals_the_loop_on_toy_data(max_words, weighted):
-    data = assert_same_as_reference(toy_splits(), HashProjection(weighted), max_words)
+def test_vectorised_featurize_equals_the_loop_on_toy_data(max_length, weighted):
+    data = assert_same_as_reference(toy_splits(), HashProjection(weighted), max_length)
     assert data.splits["eval"].label.tolist() == [IGNORE]  # a label unseen in training
 
 
@@ -123,8 +123,8 @@ def test_the_projection_is_called_once_on_unique_words():
 def test_vectorised_featurize_equals_the_loop_on_the_mtop_sample():
     loaded = load_data(DataConfig(name="mtop", root=str(asset("mtop_sample")), languages=["en"]))
     projection = MinHashProjection(MinHashConfig(feature_size=1024, num_hashes=64, window=1))
-    for max_words in (8, 64):
-        assert_same_as_reference(loaded.splits, projection, max_words)
+    for max_length in (8, 64):
+        assert_same_as_reference(loaded.splits, projection, max_length)
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -72,6 +72,9 @@ def test_a_renamed_key_keeps_older_records_under_their_identity():
     before = {**resolved, "data": {**{k: v for k, v in resolved["data"].items() if k != "eval_limit"}, "dev_limit": 20}}
     assert resolved_identity(before) == resolved_identity(resolved)
     assert resolved_identity(resolved) != resolved_identity({**resolved, "data": {**resolved["data"], "eval_limit": 21}})
+    mixer = OmegaConf.to_container(compose_with(["data=imdb"]), resolve=True)  # S = 1,024 words
+    older = {**mixer, "data": {**{k: v for k, v in mixer["data"].items() if k != "max_length"}, "max_words": 1024}}
+    assert resolved_identity(older) == resolved_identity(mixer) != resolved_identity(OmegaConf.to_container(compose_with([]), resolve=True))
 
 
 def test_the_store_key_is_the_identity():

@@ -22,7 +22,7 @@ from test_features import assert_same_as_reference
 
 @pytest.fixture(scope="module")
 def imdb_data(shared_data):
-    return load_data(DataConfig(name="imdb", root=str(shared_data / "imdb"), max_words=1024))
+    return load_data(DataConfig(name="imdb", root=str(shared_data / "imdb"), max_length=1024))
 
 
 @pytest.fixture(scope="module")
@@ -353,12 +353,12 @@ def test_hyperpartisan_online_path_fetches_zenodo_and_the_split_file(tmp_path, m
 # --- configs and the classification head end to end ---------------------------------------------
 
 
-@pytest.mark.parametrize(("data", "max_words", "monitor"), [("imdb", 1024, "accuracy"), ("hyperpartisan", 2048, "f1")])
-def test_long_input_configs(data, max_words, monitor):
+@pytest.mark.parametrize(("data", "max_length", "monitor"), [("imdb", 1024, "accuracy"), ("hyperpartisan", 2048, "f1")])
+def test_long_input_configs(data, max_length, monitor):
     from helpers import compose_config
 
     cfg = compose_config([f"data={data}", "model=mixer_xs"])
-    assert cfg.data.max_words == max_words and cfg.data.head == "classification" and cfg.data.monitor == monitor
+    assert cfg.data.max_length == max_length and cfg.data.head == "classification" and cfg.data.monitor == monitor
     assert cfg.quantize.int8 is False
 
 

@@ -94,7 +94,7 @@ def test_multiatis_count_mismatch_and_unknown_label_are_counted_skips(tmp_path):
     loaded = load_multiatis(root)
     assert loaded.report["token_tag_count_mismatch"]["test_EN.tsv"] == 1
     assert loaded.splits["test"][0].tags is None
-    data = featurize(loaded.splits, MinHashProjection(MinHashConfig(feature_size=64, num_hashes=4)), max_words=1)
+    data = featurize(loaded.splits, MinHashProjection(MinHashConfig(feature_size=64, num_hashes=4)), max_length=1)
     assert data.splits["test"].unseen_labels == 1
     assert data.splits["test"].truncated == 2  # more words than S = 1: cut and counted
 

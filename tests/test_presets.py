@@ -15,7 +15,7 @@ def mtop_like_model(preset: str):
     cfg = compose_config([f"model=mixer_{preset}", "data=mtop"])
     labels = LabelSpace(labels=[f"IN:{i}" for i in range(113)], tags=[f"T{i}" for i in range(151)])
     data = Featurized(word_table=None, splits={}, labels=labels)
-    return build_model(cfg, DataConfig(name="mtop", max_words=64), data)
+    return build_model(cfg, DataConfig(name="mtop", max_length=64), data)
 
 
 @pytest.mark.parametrize("preset", list(COMPUTED))

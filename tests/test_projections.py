@@ -133,7 +133,7 @@ def test_featurized_words_reach_the_bottleneck_as_their_dense_vectors(name, path
         Example(uid="1", lang="en", words=["book", "a", "flight"], label="x"),
         Example(uid="2", lang="en", words=["weather", "tomorrow"], label="y"),
     ]
-    data = featurize({"train": examples}, projection, max_words=4)
+    data = featurize({"train": examples}, projection, max_length=4)
     batch = data.batch("train", torch.arange(2), torch.device("cpu"))
     bottleneck = ProjectionBottleneck(32, 1, 8, path)
     got = bottleneck(batch["features"], batch["values"])

@@ -112,8 +112,8 @@ def test_config_errors_are_one_line_and_quick_defaults_yield_to_overrides():
         parse_config(["presets=[xs,huge]"], quick=False)
     with pytest.raises(ConfigError, match="unknown data set 'sst2'"):
         parse_config(["datasets=[sst2]"], quick=False)
-    config = parse_config(["presets=[large]", "seq_len.imdb=2048"], quick=True)
-    assert config.presets == ["large"] and config.seq_len["imdb"] == 2048 and config.languages == ["en"]
+    config = parse_config(["presets=[large]", "max_length.imdb=2048"], quick=True)
+    assert config.presets == ["large"] and config.max_length["imdb"] == 2048 and config.languages == ["en"]
 
 
 def test_featurized_to_a_device_gives_the_same_batches():

@@ -2,7 +2,7 @@
 
     python tools/bench_int8.py [--model mixer_base] [--data imdb] [--batch 64] [--repeats 5]
 
-Random word features (the latency does not depend on their values), the data config's max_words and
+Random word features (the latency does not depend on their values), the data config's max_length and
 head, untrained weights. Prints one JSON line: milliseconds per batch (median), the speed-up and the
 weight size.
 
@@ -56,9 +56,9 @@ def main() -> None:
     quantized, report = int8_copy(model, "dynamic")
 
     torch.manual_seed(0)
-    shape = (args.batch, data_config.max_words, cfg.projection.num_hashes)
+    shape = (args.batch, data_config.max_length, cfg.projection.num_hashes)
     features = torch.randint(0, cfg.projection.feature_size, shape, dtype=torch.int16)
-    mask = torch.ones(args.batch, data_config.max_words, dtype=torch.bool)
+    mask = torch.ones(args.batch, data_config.max_length, dtype=torch.bool)
     fp32_ms = median_ms(model, features, mask, args.repeats)
     int8_ms = median_ms(quantized, features, mask, args.repeats)
     print(
@@ -67,7 +67,7 @@ def main() -> None:
                 "model": args.model,
                 "data": args.data,
                 "batch": args.batch,
-                "max_words": data_config.max_words,
+                "max_length": data_config.max_length,
                 "fp32_ms": round(fp32_ms, 1),
                 "int8_ms": round(int8_ms, 1),
                 "speedup": round(fp32_ms / int8_ms, 2),

@@ -54,7 +54,7 @@ def analyse(run_dir: Path, split: str, lang: str) -> str:
     cfg = OmegaConf.create(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)["config"])
     data_config = DataConfig(**{**options(cfg.data), "languages": [lang]})
     loaded = load_data(data_config)
-    data = featurize(loaded.splits, projection, data_config.max_words, LabelSpace(labels.labels, labels.tags))
+    data = featurize(loaded.splits, projection, data_config.max_length, LabelSpace(labels.labels, labels.tags))
     predicted = predict(model, data, split, TrainerConfig(device="cpu", precision="fp32"), torch.device("cpu"))
     train_words = {word for example in loaded.splits["train"] for word in example.words}
     rows: Counter = Counter()

@@ -56,7 +56,7 @@ def score_run(run_dir: Path, splits: list[str]) -> dict:
     cfg = OmegaConf.create(checkpoint["config"])
     data_config = DataConfig(**options(cfg.data))
     loaded = load_data(data_config)
-    data = featurize(loaded.splits, projection, data_config.max_words, LabelSpace(labels.labels, labels.tags))
+    data = featurize(loaded.splits, projection, data_config.max_length, LabelSpace(labels.labels, labels.tags))
     record = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
     result = {
         "run": run_dir.name,

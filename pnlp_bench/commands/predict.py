@@ -69,12 +69,12 @@ def main(argv: Sequence[str]) -> int:
     if not args.texts and args.file is None:
         parser.error("give texts or --file")
     model, projection, data_config, labels = load_trained(args.run_dir)
-    predict = predictor_for(model, projection, data_config.max_words)
+    predict = predictor_for(model, projection, data_config.max_length)
     for text in texts_from(args):
         words = text.split() if args.words else words_of(text)
         if not words:
             print(json.dumps({"text": text, "error": "no words"}, ensure_ascii=False))
             continue
-        words = words[: data_config.max_words]
+        words = words[: data_config.max_length]
         print(json.dumps(prediction(text, words, predict(words), labels), ensure_ascii=False), flush=True)
     return 0

@@ -47,8 +47,9 @@ VALUES_BEFORE_THE_KEY: dict[str, Any] = {
 DEPENDENT_KEYS: dict[str, str] = {"data.subset_seed": "train_limit"}
 
 # Keys renamed since runs were recorded: a config that has the old name and not the new reads as the new,
-# so older records keep their identity (BiGS's data.dev_limit is now data.eval_limit, as in pNLP-Mixer).
-RENAMED_KEYS: dict[str, str] = {"data.dev_limit": "data.eval_limit"}
+# so older records keep their identity: BiGS's data.dev_limit is now data.eval_limit, as in pNLP-Mixer, and
+# pNLP-Mixer's sequence length S, data.max_words, is data.max_length, as in BiGS (words there, tokens here).
+RENAMED_KEYS: dict[str, str] = {"data.dev_limit": "data.eval_limit", "data.max_words": "data.max_length"}
 
 FAMILIES = ("mixer", "bigs")
 

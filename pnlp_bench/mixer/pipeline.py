@@ -56,7 +56,7 @@ def build_model(cfg: DictConfig, data_config: DataConfig, data: Featurized) -> P
     )
     backbone_options = options(cfg.backbone)
     backbone = BACKBONES.build(
-        backbone_options.pop("name"), backbone_options, "backbone", seq_len=data_config.max_words, dim=cfg.bottleneck.dim
+        backbone_options.pop("name"), backbone_options, "backbone", seq_len=data_config.max_length, dim=cfg.bottleneck.dim
     )
     head = HEADS.build(
         data_config.head,
@@ -129,7 +129,7 @@ def run_mixer(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         loaded = load_data(data_config)
     with console.status(f"featurizing {sum(len(v) for v in loaded.splits.values()):,} examples"):
         featurize_started = time.perf_counter()
-        data, features_cached = featurize_cached(loaded.splits, loaded.key, projection, data_config.max_words)
+        data, features_cached = featurize_cached(loaded.splits, loaded.key, projection, data_config.max_length)
         featurize_seconds = time.perf_counter() - featurize_started
     model = build_model(cfg, data_config, data)
 
@@ -194,7 +194,7 @@ def run_mixer(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 "monitor_language": result["monitor_language"],
                 "data_report": {
                     **loaded.report,
-                    "truncated_to_max_words": {split: tensors.truncated for split, tensors in data.splits.items()},
+                    "truncated_to_max_length": {split: tensors.truncated for split, tensors in data.splits.items()},
                     "labels_unseen_in_train": {split: tensors.unseen_labels for split, tensors in data.splits.items()},
                     "unique_words": int(data.word_table.indices.shape[0] - 1),
                 },
@@ -233,7 +233,7 @@ def load_trained(run_dir: Path) -> tuple[PNLPModel, Projection, DataConfig, Labe
     if cfg.backbone.name == "bigs":
         raise ConfigError(f"{checkpoint_path}: a BiGS run; bench predict serves pNLP-Mixer runs")
     data_options = options(cfg.data)
-    data_config = DataConfig(**{key: data_options[key] for key in ("name", "max_words", "head", "head_options")})
+    data_config = DataConfig(**{key: data_options[key] for key in ("name", "max_length", "head", "head_options")})
     labels = LabelSpace(labels=list(checkpoint["label_space"]["labels"]), tags=list(checkpoint["label_space"]["tags"]))
     model = build_model(cfg, data_config, SimpleNamespace(labels=labels))
     model.load_state_dict(checkpoint["model"])

@@ -27,16 +27,16 @@ from pnlp_bench.mixer.projection.minhash import MinHashProjection
 class DenseReferenceFeaturizer:
     """One sample's words -> float32 [S, (2w+1)·F]: row t concatenates the counting vectors of words t-w … t+w."""
 
-    def __init__(self, projection: MinHashProjection, window: int, max_words: int) -> None:
+    def __init__(self, projection: MinHashProjection, window: int, max_length: int) -> None:
         self.projection = projection
         self.window = window
-        self.max_words = max_words
+        self.max_length = max_length
         self.feature_size = projection.feature_size
         self.in_dim = (2 * window + 1) * self.feature_size
 
     def __call__(self, words: Sequence[str]) -> torch.Tensor:
-        words = list(words[: self.max_words])
-        length, window, feature_size = self.max_words, self.window, self.feature_size
+        words = list(words[: self.max_length])
+        length, window, feature_size = self.max_length, self.window, self.feature_size
         # `window` zero rows on each side stand for the positions outside the sentence.
         counts = np.zeros(((length + 2 * window) * feature_size,), dtype=np.float32)
         if words:

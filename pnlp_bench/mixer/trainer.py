@@ -44,7 +44,7 @@ class TrainerConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0
     eval_batch_size: int = 4096
-    # Cap on rows x max_words per evaluation batch, so long inputs (IMDB S = 1024, Hyperpartisan 2048)
+    # Cap on rows x max_length per evaluation batch, so long inputs (IMDB S = 1024, Hyperpartisan 2048)
     # evaluate in batches of the memory a 4096 x 64 batch takes, instead of 16-32x more.
     eval_max_positions: int = 4096 * 64
     device: str = "auto"

@@ -82,7 +82,7 @@ class SpeedConfig:
     presets: list[str] = field(default_factory=lambda: list(PRESETS))
     datasets: list[str] = field(default_factory=lambda: ["multiatis", "imdb"])
     device: str = "auto"  # training device: auto (cuda when present), cpu, cuda, cuda:N
-    seq_len: dict[str, int] = field(default_factory=lambda: {"multiatis": 64, "imdb": 1024, "mtop_sample": 64})
+    max_length: dict[str, int] = field(default_factory=lambda: {"multiatis": 64, "imdb": 1024, "mtop_sample": 64})  # S per data set
     languages: list[str] = field(default_factory=lambda: list(MULTIATIS_LANGUAGES))  # multiATIS languages
     documents: int = 0  # IMDB training documents featurized and trained on (0 = all 25,000)
     reference_samples: int = 1000  # texts the per-sample reference featurizes per data set (it is slow)
@@ -110,8 +110,8 @@ class SpeedConfig:
         for name in [*self.datasets, self.latency_data]:
             if name not in DATASETS:
                 raise ConfigError(f"speed: unknown data set {name!r}; valid: {', '.join(DATASETS)}")
-            if name not in self.seq_len or self.seq_len[name] < 1:
-                raise ConfigError(f"speed: seq_len.{name} must be a positive length")
+            if name not in self.max_length or self.max_length[name] < 1:
+                raise ConfigError(f"speed: max_length.{name} must be a positive length")
         if DATASETS[self.latency_data]["head"] != "intent_slots":
             raise ConfigError("speed: latency_data must be short utterances (multiatis or mtop_sample)")
         if self.warmup < 0 or self.repeats < 1 or self.latency_calls < 2 or self.reference_samples < 1:
@@ -180,7 +180,7 @@ def run_speed(config: SpeedConfig, command: str, log: Callable[[str], None] = pr
         projection = models.projection(preset)
         key = (name, projection.cache_key())
         if key not in featurized:
-            featurized[key] = featurize({"train": loaded[name][0]}, projection, config.seq_len[name])
+            featurized[key] = featurize({"train": loaded[name][0]}, projection, config.max_length[name])
         return featurized[key]
 
     for name in config.datasets:
@@ -189,7 +189,7 @@ def run_speed(config: SpeedConfig, command: str, log: Callable[[str], None] = pr
         examples, texts = loaded[name]
         log(f"featurization: {name} ({len(examples):,} texts)")
         result["featurization"].append(
-            featurization_figures(name, examples, texts, config.seq_len[name], feature_projection,
+            featurization_figures(name, examples, texts, config.max_length[name], feature_projection,
                                   models.window(config.featurize_preset), config)
         )
         for preset in config.presets:
@@ -222,7 +222,7 @@ def main(argv: Sequence[str]) -> int:
         epilog="options as key=value: " + ", ".join(field.name for field in dataclasses.fields(SpeedConfig)),
     )
     parser.add_argument("--quick", action="store_true", help="fewer presets, less data and fewer repetitions (< 3 min on a CPU)")
-    parser.add_argument("overrides", nargs="*", help="key=value, e.g. presets=[xs,base] device=cpu seq_len.imdb=1024")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. presets=[xs,base] device=cpu max_length.imdb=1024")
     args = parser.parse_args(list(argv))
     config = parse_config(args.overrides, args.quick)
     command = " ".join(["bench speed", *(["--quick"] if args.quick else []), *args.overrides])

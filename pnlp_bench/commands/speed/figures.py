@@ -160,7 +160,7 @@ BOTTLENECK_PATHS = {
 
 def batch_size_for(config: SpeedConfig, dataset: str, path: str, device: torch.device, available: int) -> int:
     chosen = config.batch_size if path == "fast" else config.reference_batch_size
-    kind = "long" if config.seq_len[dataset] > 256 else "short"
+    kind = "long" if config.max_length[dataset] > 256 else "short"
     size = chosen.get(dataset) or DEFAULT_BATCH[(device.type, path, kind)]
     return max(1, min(size, available))
 
@@ -215,7 +215,7 @@ def training_figures(
     dataset: str, preset: str, examples: list[Example], data: Featurized, models: Models, config: SpeedConfig,
     device: torch.device,
 ) -> dict:
-    seq_len = config.seq_len[dataset]
+    seq_len = config.max_length[dataset]
     trainer = TrainerConfig(precision=config.precision, compile=config.compile, device=str(device))
     available = len(data.splits["train"])
     generator = torch.Generator().manual_seed(config.seed)
@@ -357,7 +357,7 @@ def predictions_agree(expected: dict[str, torch.Tensor], got: dict[str, torch.Te
 
 def latency_figures(preset: str, examples: list[Example], data: Featurized, models: Models, config: SpeedConfig) -> dict:
     """Single-utterance CPU latency: one utterance at a time, batch 1, padded to S, under inference_mode."""
-    seq_len = config.seq_len[config.latency_data]
+    seq_len = config.max_length[config.latency_data]
     projection = models.projection(preset)
     torch.manual_seed(config.seed)
     model = models.model(preset, config.latency_data, seq_len, data).eval()

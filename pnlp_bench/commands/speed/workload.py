@@ -115,5 +115,5 @@ class Models:
     def model(self, preset: str, dataset: str, seq_len: int, data: Featurized) -> PNLPModel:
         from pnlp_bench.mixer.pipeline import build_model
 
-        data_config = DataConfig(name=dataset, max_words=seq_len, head=DATASETS[dataset]["head"])
+        data_config = DataConfig(name=dataset, max_length=seq_len, head=DATASETS[dataset]["head"])
         return build_model(self.config(preset), data_config, data)

@@ -32,7 +32,7 @@ class DataConfig:
     name: str
     root: str | None = None
     languages: list[str] = field(default_factory=lambda: ["en"])
-    max_words: int = 64
+    max_length: int = 64
     head: str = "intent_slots"
     head_options: dict[str, Any] = field(default_factory=dict)
     monitor: str = "exact_match"
@@ -48,8 +48,8 @@ class DataConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
-        if self.max_words < 1:
-            raise ConfigError(f"{where}.max_words must be >= 1, got {self.max_words}")
+        if self.max_length < 1:
+            raise ConfigError(f"{where}.max_length must be >= 1, got {self.max_length}")
         if not self.languages:
             raise ConfigError(f"{where}.languages is empty")
         if self.monitor_language is not None and self.monitor_language not in self.languages:

@@ -87,9 +87,9 @@ class Featurized:
         return batch
 
 
-def kept_words(example: Example, max_words: int) -> list[str]:
+def kept_words(example: Example, max_length: int) -> list[str]:
     # No copy when nothing is cut (most documents): slicing 25k long lists is measurable.
-    return example.words if len(example.words) <= max_words else example.words[:max_words]
+    return example.words if len(example.words) <= max_length else example.words[:max_length]
 
 
 def scatter_rows(flat: np.ndarray, lengths: np.ndarray, width: int, fill: int, dtype) -> np.ndarray:
@@ -99,15 +99,15 @@ def scatter_rows(flat: np.ndarray, lengths: np.ndarray, width: int, fill: int, d
     return out
 
 
-def fit_projection(splits: dict[str, list[Example]], projection: Projection, max_words: int) -> None:
+def fit_projection(splits: dict[str, list[Example]], projection: Projection, max_length: int) -> None:
     """A projection learnt from the training words (projection=embedding) fits on them; others have no `fit`."""
     fit = getattr(projection, "fit", None)
     if fit is not None:
-        fit(list(chain.from_iterable(kept_words(example, max_words) for example in splits["train"])))
+        fit(list(chain.from_iterable(kept_words(example, max_length) for example in splits["train"])))
 
 
 def featurize(
-    splits: dict[str, list[Example]], projection: Projection, max_words: int, labels: LabelSpace | None = None
+    splits: dict[str, list[Example]], projection: Projection, max_length: int, labels: LabelSpace | None = None
 ) -> Featurized:
     """Word ids per split into one table of unique words, whose features the projection computes once.
 
@@ -116,11 +116,11 @@ def featurize(
     boolean mask scatters them into the padded [N, S] arrays; no per-example loop builds tensors.
     """
     labels = labels or LabelSpace.from_train(splits["train"])
-    kept = {split: [kept_words(example, max_words) for example in examples] for split, examples in splits.items()}
+    kept = {split: [kept_words(example, max_length) for example in examples] for split, examples in splits.items()}
     flat_words = {split: list(chain.from_iterable(rows)) for split, rows in kept.items()}
     vocabulary: dict[str, int] = dict.fromkeys(chain.from_iterable(flat_words.values()))  # type: ignore[arg-type]
     vocabulary.update(zip(vocabulary, range(1, len(vocabulary) + 1)))
-    fit_projection(splits, projection, max_words)
+    fit_projection(splits, projection, max_length)
     features = projection.word_features(list(vocabulary))
     padding = torch.full((1, features.indices.shape[1]), PAD, dtype=features.indices.dtype)
     values = None
@@ -133,7 +133,7 @@ def featurize(
     for split, examples in splits.items():
         lengths = np.fromiter(map(len, kept[split]), dtype=np.int64, count=len(examples))
         ids = np.fromiter(map(vocabulary.__getitem__, flat_words[split]), dtype=np.int32, count=len(flat_words[split]))
-        word_ids = scatter_rows(ids, lengths, max_words, 0, np.int32)
+        word_ids = scatter_rows(ids, lengths, max_length, 0, np.int32)
         tags = None
         if labels.tags:
             # Cut to the kept words, so tags never sit where there is no word (the cache relies on it).
@@ -143,11 +143,11 @@ def featurize(
             flat_tags = list(chain.from_iterable(tag_rows))
             tag_ids = np.fromiter(map(tag_index.get, flat_tags, repeat(IGNORE)), dtype=np.int64, count=len(flat_tags))
             tag_lengths = np.fromiter(map(len, tag_rows), dtype=np.int64, count=len(examples))
-            tags = torch.from_numpy(scatter_rows(tag_ids, tag_lengths, max_words, IGNORE, np.int64))
+            tags = torch.from_numpy(scatter_rows(tag_ids, tag_lengths, max_length, IGNORE, np.int64))
         label = np.fromiter(
             map(label_index.get, (example.label for example in examples), repeat(IGNORE)), dtype=np.int64, count=len(examples)
         )
-        truncated = int(sum(len(example.words) > max_words for example in examples))
+        truncated = int(sum(len(example.words) > max_length for example in examples))
         tensors[split] = SplitTensors(
             word_ids=torch.from_numpy(word_ids),
             label=torch.from_numpy(label),
@@ -159,23 +159,23 @@ def featurize(
 
 
 def featurize_cached(
-    splits: dict[str, list[Example]], data_key: str | None, projection: Projection, max_words: int
+    splits: dict[str, list[Example]], data_key: str | None, projection: Projection, max_length: int
 ) -> tuple[Featurized, bool]:
     """`featurize`, read from or written to the disk cache; returns (featurized, whether it was read).
 
     Keyed by the data's cache key (source files, loader version, split options, train_limit), the
-    projection's cache key and max_words. Stored compactly: each split's non-padding word ids flat with
+    projection's cache key and max_length. Stored compactly: each split's non-padding word ids flat with
     the row lengths (IMDB at S = 1024: 72 MB instead of over 200 MB of padded rows). No key (data not from a cached
     loader), no cache.
     """
     if data_key is None:
-        return featurize(splits, projection, max_words), False
-    digest = hashlib.sha256(f"v{FEATURES_VERSION}|{data_key}|{projection.cache_key()}|S{max_words}".encode()).hexdigest()[:20]
+        return featurize(splits, projection, max_length), False
+    digest = hashlib.sha256(f"v{FEATURES_VERSION}|{data_key}|{projection.cache_key()}|S{max_length}".encode()).hexdigest()[:20]
     path = cache_dir() / "features" / f"{digest}.pt"
     if path.exists():
-        fit_projection(splits, projection, max_words)  # the cached table was built with this same fit
-        return load_featurized(path, max_words), True
-    data = featurize(splits, projection, max_words)
+        fit_projection(splits, projection, max_length)  # the cached table was built with this same fit
+        return load_featurized(path, max_length), True
+    data = featurize(splits, projection, max_length)
     save_featurized(data, path)
     return data, False
 
@@ -203,14 +203,14 @@ def save_featurized(data: Featurized, path: Path) -> None:
     save_torch_atomic(path, payload)
 
 
-def load_featurized(path: Path, max_words: int) -> Featurized:
+def load_featurized(path: Path, max_length: int) -> Featurized:
     payload = torch.load(path, weights_only=True)
     splits = {}
     for split, entry in payload["splits"].items():
-        word_ids = scatter_rows(entry["word_ids"].numpy(), entry["lengths"].numpy(), max_words, 0, np.int32)
+        word_ids = scatter_rows(entry["word_ids"].numpy(), entry["lengths"].numpy(), max_length, 0, np.int32)
         tags = None
         if entry["tags"] is not None:
-            tags = torch.from_numpy(scatter_rows(entry["tags"].numpy(), entry["lengths"].numpy(), max_words, IGNORE, np.int64))
+            tags = torch.from_numpy(scatter_rows(entry["tags"].numpy(), entry["lengths"].numpy(), max_length, IGNORE, np.int64))
         splits[split] = SplitTensors(torch.from_numpy(word_ids), entry["label"], tags, int(entry["truncated"]))
     table = WordFeatures(indices=payload["indices"], values=payload["values"])
     return Featurized(word_table=table, splits=splits, labels=LabelSpace(payload["labels"], payload["tags"]))
