@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from pnlp_bench.mixer.data.base import DataConfig, DataError
+from pnlp_bench.core.files import DataError
+from pnlp_bench.mixer.data.base import DataConfig
 
 from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.mtop import bio_from_spans

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from pnlp_bench.mixer.data.base import iter_lines
+from pnlp_bench.core.files import iter_lines
 from pnlp_bench.mixer.data.mtop import LANGUAGES, bio_from_spans, split_path
 from pnlp_bench.mixer.metrics import bio_consistent, intent_slot_scores, spans
 from pnlp_bench.mixer.models.heads import (

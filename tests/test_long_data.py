@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from pnlp_bench.mixer.data import hyperpartisan, imdb
-from pnlp_bench.mixer.data.base import DataConfig, DataError, Example
+from pnlp_bench.core.files import DataError
+from pnlp_bench.mixer.data.base import DataConfig, Example
 from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import featurize
 from pnlp_bench.mixer.data.splits import carve_stratified, stratified_folds

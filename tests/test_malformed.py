@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pnlp_bench.mixer.data.base import DataConfig, DataError, Example
+from pnlp_bench.core.files import DataError
+from pnlp_bench.mixer.data.base import DataConfig, Example
 
 from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import featurize

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pnlp_bench.mixer.data.base import DataError, Example
+from pnlp_bench.core.files import DataError
+from pnlp_bench.mixer.data.base import Example
 from pnlp_bench.mixer.data.features import featurize
 from pnlp_bench.mixer.models.bottleneck import ProjectionBottleneck
 from pnlp_bench.core.paths import MBERT_CASED_VOCAB

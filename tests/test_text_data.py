@@ -9,7 +9,7 @@ import random
 import pytest
 
 from pnlp_bench.bigs.tokenization import encode_examples, pair_lengths, tokenize, vocabulary
-from pnlp_bench.mixer.data.base import DataError
+from pnlp_bench.core.files import DataError
 from pnlp_bench.bigs.data.corpus import clean_wikitext_line
 from pnlp_bench.bigs.data.text_tasks import TextDataConfig, TextExample
 from pnlp_bench.bigs.data.loaders import load_text_data

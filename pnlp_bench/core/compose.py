@@ -82,7 +82,7 @@ def default_config() -> dict[str, Any]:
 
 def resolved_identity(resolved: dict[str, Any]) -> str:
     """The run identity of a resolved config (core/identity.py's rule, against today's defaults)."""
-    return identity_of(resolved, default_config())
+    return identity_of(resolved, _defaults())  # identity_of reads the defaults through a copy of its own
 
 
 def config_identity(cfg: DictConfig) -> str:

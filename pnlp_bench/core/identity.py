@@ -86,31 +86,32 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
+def _parent(config: dict[str, Any], dotted: str) -> tuple[dict[str, Any] | None, str]:
+    """The mapping that holds `dotted`'s last part (None where a part on the way is missing), and that part."""
+    *parents, leaf = dotted.split(".")
+    node: Any = config
+    for key in parents:
+        node = node.get(key) if isinstance(node, dict) else None
+    return (node if isinstance(node, dict) else None), leaf
+
+
 def with_keys_of_then(resolved: dict[str, Any]) -> dict[str, Any]:
-    """`resolved` with each key of VALUES_BEFORE_THE_KEY it lacks set to that value (where its parent exists)."""
+    """A copy of `resolved` read as today's keys: RENAMED_KEYS under their new names, and each key of
+    VALUES_BEFORE_THE_KEY it lacks set to that value (where its parent exists)."""
     import copy
 
     filled = copy.deepcopy(resolved)
     for old_name, new_name in RENAMED_KEYS.items():
-        (*old_parents, old_leaf), (*new_parents, new_leaf) = old_name.split("."), new_name.split(".")
-        old_node: Any = filled
-        for key in old_parents:
-            old_node = old_node.get(key) if isinstance(old_node, dict) else None
-        new_node: Any = filled
-        for key in new_parents:
-            new_node = new_node.get(key) if isinstance(new_node, dict) else None
-        if isinstance(old_node, dict) and old_leaf in old_node and isinstance(new_node, dict) and new_leaf not in new_node:
+        (old_node, old_leaf), (new_node, new_leaf) = _parent(filled, old_name), _parent(filled, new_name)
+        if old_node is not None and old_leaf in old_node and new_node is not None and new_leaf not in new_node:
             new_node[new_leaf] = old_node.pop(old_leaf)
     filled.setdefault("family", family_of(resolved))  # configs before the key: BiGS runs were told by their backbone
     data = filled.get("data")
     if filled["family"] == "bigs" and isinstance(data, dict) and "subset_seed" not in data:
         data["subset_seed"] = "first rows"  # BiGS's train_limit took the first rows before the subset was drawn
     for dotted, value in VALUES_BEFORE_THE_KEY.items():
-        *parents, leaf = dotted.split(".")
-        node: Any = filled
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and leaf not in node:
+        node, leaf = _parent(filled, dotted)
+        if node is not None and leaf not in node:
             node[leaf] = value
     return filled
 
@@ -118,11 +119,8 @@ def with_keys_of_then(resolved: dict[str, Any]) -> dict[str, Any]:
 def without_idle_keys(resolved: dict[str, Any]) -> dict[str, Any]:
     """`resolved` without the DEPENDENT_KEYS whose sibling is null (they do nothing there)."""
     for dotted, sibling in DEPENDENT_KEYS.items():
-        *parents, leaf = dotted.split(".")
-        node: Any = resolved
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and leaf in node and node.get(sibling) is None:
+        node, leaf = _parent(resolved, dotted)
+        if node is not None and leaf in node and node.get(sibling) is None:
             del node[leaf]
     return resolved
 

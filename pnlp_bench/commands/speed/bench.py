@@ -60,7 +60,8 @@ from pnlp_bench.commands.speed.workload import DATASETS, MULTIATIS_LANGUAGES, PR
 from pnlp_bench.core.host import prepare_host
 from pnlp_bench.core.provenance import provenance
 from pnlp_bench.core.registry import ConfigError
-from pnlp_bench.mixer.data.base import DataError, Example
+from pnlp_bench.core.files import DataError
+from pnlp_bench.mixer.data.base import Example
 from pnlp_bench.mixer.data.features import Featurized, featurize
 
 # The issues' targets, checked in the report's targets table (`render.py: targets`).

@@ -11,7 +11,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from pnlp_bench.core.paths import asset, data_dir_candidates
-from pnlp_bench.mixer.data.base import DataConfig, DataError, Example
+from pnlp_bench.core.files import DataError
+from pnlp_bench.mixer.data.base import DataConfig, Example
 from pnlp_bench.mixer.data.features import Featurized
 from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.text import words_of

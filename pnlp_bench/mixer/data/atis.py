@@ -11,18 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pnlp_bench.mixer.data.base import (
-    SPLITS,
-    DataConfig,
-    DataError,
-    Example,
-    LoadedData,
-    LOADERS,
-    cached_splits,
-    file_signature,
-    find_root,
-    read_lines,
-)
+from pnlp_bench.core.files import DataError, find_root, read_lines
+from pnlp_bench.mixer.data.base import SPLITS, DataConfig, Example, LoadedData, LOADERS, cached_splits, file_signature
 from pnlp_bench.core.paths import resolve_data_root
 
 LOADER_VERSION = 1

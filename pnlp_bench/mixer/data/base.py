@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pnlp_bench.core.files import DataError, find_root, iter_lines, read_lines  # noqa: F401  (the loaders' readers)
 from pnlp_bench.core.paths import cache_dir
 from pnlp_bench.core.registry import ConfigError, Registry
 

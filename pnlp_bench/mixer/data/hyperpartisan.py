@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.parsers import expat
 
-from pnlp_bench.mixer.data.base import DataConfig, DataError, Example, LoadedData, LOADERS, cached_splits, file_signature
+from pnlp_bench.core.files import DataError
+from pnlp_bench.mixer.data.base import DataConfig, Example, LoadedData, LOADERS, cached_splits, file_signature
 from pnlp_bench.mixer.data.splits import hash_order, stratified_folds
 from pnlp_bench.mixer.data.text import with_gz, words_of
 from pnlp_bench.core.paths import resolve_data_root

@@ -27,7 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pnlp_bench.mixer.data.base import DataConfig, DataError, Example, LoadedData, LOADERS, cached_splits, file_signature
+from pnlp_bench.core.files import DataError
+from pnlp_bench.mixer.data.base import DataConfig, Example, LoadedData, LOADERS, cached_splits, file_signature
 from pnlp_bench.mixer.data.splits import carve_stratified, hash_order
 from pnlp_bench.core.files import iter_lines
 from pnlp_bench.mixer.data.text import with_gz, words_of

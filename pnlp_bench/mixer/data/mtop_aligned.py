@@ -16,17 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pnlp_bench.mixer.data import mtop
-from pnlp_bench.mixer.data.base import (
-    DataConfig,
-    DataError,
-    Example,
-    LoadedData,
-    LOADERS,
-    cached_splits,
-    file_signature,
-    find_root,
-    read_lines,
-)
+from pnlp_bench.core.files import DataError, find_root, read_lines
+from pnlp_bench.mixer.data.base import DataConfig, Example, LoadedData, LOADERS, cached_splits, file_signature
 from pnlp_bench.core.paths import resolve_data_root
 
 LOADER_VERSION = 1

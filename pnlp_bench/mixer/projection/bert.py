@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from pnlp_bench.mixer.data.base import DataError
+from pnlp_bench.core.files import DataError
 from pnlp_bench.core.paths import MBERT_CASED_VOCAB
 from pnlp_bench.mixer.projection.base import PROJECTIONS, WordFeatures
 from pnlp_bench.mixer.projection.minhash import vocab_digest, vocabulary
