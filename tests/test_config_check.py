@@ -18,7 +18,9 @@ import pytest
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
-from pnlp_bench.commands.config_check import BottleneckOptions, RunOptions, check_config
+from pnlp_bench.commands.config_check import check_config
+from pnlp_bench.core.schema import RunOptions
+from pnlp_bench.mixer.models.bottleneck import BottleneckOptions
 from pnlp_bench.mixer.data.base import DataConfig
 from pnlp_bench.bigs.data.text_tasks import TextDataConfig
 from pnlp_bench.core.loggers import WandbConfig

@@ -26,12 +26,13 @@ def needs_bigs(group: str, option: str) -> bool:
     """Options that only a BiGS run reads: compose them with backbone=bigs."""
     if group in BIGS_GROUPS:
         return True
-    raw = OmegaConf.load(CONF / group / f"{option}.yaml")
+    if group not in ("data", "trainer"):
+        return False
+    node = compose_config([f"{group}={option}"])[group]  # as composed: the YAML states only what differs
     if group == "data":
-        return is_text_data(raw.get("name"))
-    if group == "trainer":  # keys beyond pNLP's TrainerConfig: a BiGS recipe
-        pnlp_keys = {field.name for field in dataclasses.fields(TrainerConfig)}
-        return not set(raw) - {"defaults"} <= pnlp_keys
+        return is_text_data(node.name)
+    # keys beyond pNLP's TrainerConfig: a BiGS recipe
+    return not set(node) <= {field.name for field in dataclasses.fields(TrainerConfig)}
     return False
 
 

@@ -67,7 +67,7 @@ def test_optuna_sweep_maximises_the_metric_bench_run_returns(tmp_path):
     assert len(records) == 2 and {r["status"] for r in records} == {"finished"}
     best = max(max(epoch["eval_intent_accuracy"] for epoch in r["history"]) for r in records)
     result = yaml.safe_load((tmp_path / "outputs" / "runs" / "optimization_results.yaml").read_text())
-    assert result["best_value"] == best and set(result["best_params"]) == {"trainer.lr", "++backbone.dropout"}
+    assert result["best_value"] == best and set(result["best_params"]) == {"trainer.lr", "backbone.dropout"}
 
 
 def test_wandb_logs_offline_without_an_account(tmp_path):

@@ -23,7 +23,7 @@ ALLOWED = {
     "bigs": {"core", "bigs"},
     "commands": {"core", "mixer", "bigs", "commands"},
     "cli": {"core", "mixer", "bigs", "commands"},
-    "conf": set(),
+    "conf": {"core", "mixer", "bigs"},
     "tools": {"core", "mixer", "bigs"},
 }
 

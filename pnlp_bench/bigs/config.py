@@ -38,14 +38,15 @@ class BiGSBackboneConfig:
     depth: dict[str, Any] = field(default_factory=dict)
     width: dict[str, Any] = field(default_factory=dict)
     state_size: int = 64
-    num_heads: int = 2
+    num_heads: int = 2  # attention routing only (head size 64)
     max_position_embeddings: int = 128
     type_vocab_size: int = 2
     dropout: float = 0.1
+    # the authors' encoder lets pads through the SSMs; true masks them (and attention keys)
     mask_padding: bool = False
-    ssm_init: str = "legs"
-    pooling: str = "non_padding_mean"
-    gelu_approximate: str = "tanh"
+    ssm_init: str = "legs"  # HiPPO-LegS diagonal (the authors' default); lin = S4D-Lin
+    pooling: str = "non_padding_mean"  # classification heads: mean over non-pad tokens (no [CLS] pooling in BiGS)
+    gelu_approximate: str = "tanh"  # flax.linen.gelu, which trained the released weights
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02
 
@@ -82,7 +83,9 @@ class BiGSBackboneConfig:
 
 @dataclass
 class BiGSTrainerConfig:
-    """AdamW with warm-up and a decay schedule; epochs for fine-tuning, `max_steps` (or epochs) for pretraining."""
+    """AdamW with warm-up and a decay schedule; epochs for fine-tuning, `max_steps` (or epochs) for pretraining.
+    The defaults are the authors' GLUE recipe (`conf/trainer/glue.yaml`); `trainer/mlm.yaml` states what
+    pretraining changes."""
 
     epochs: int = 3
     max_steps: int | None = None
@@ -94,7 +97,7 @@ class BiGSTrainerConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     warmup_steps: int | None = None  # wins over warmup_ratio
-    schedule: str = "linear"
+    schedule: str = "linear"  # linear | cosine | constant
     grad_clip: float | None = 1.0
     # SSM parameters (A, dt, C, D): null = the same lr / weight decay as the rest, as the authors' script;
     # S4's convention is a smaller lr and no weight decay for them
@@ -106,10 +109,11 @@ class BiGSTrainerConfig:
     # pretraining: evaluate dev / write the resumable last.pt every this many steps (null: at the end)
     eval_every: int | None = None
     checkpoint_every: int | None = None
-    eval_batch_size: int = 64
-    eval_max_positions: int = 65_536  # tokens per evaluation batch, whatever the sequence length
-    device: str = "auto"
-    precision: str = "auto"
+    eval_batch_size: int = 64  # sequences per evaluation batch, at most
+    # tokens per evaluation batch, whatever the sequence length (4096-token QuALITY: 4 choices = 1 example)
+    eval_max_positions: int = 65_536
+    device: str = "auto"  # cuda when present, else cpu
+    precision: str = "auto"  # bf16 autocast (FFTs stay fp32) on cuda and on CPUs with native bf16, else fp32
     num_threads: int = 0
     # pNLP trainer keys, so every trainer preset composes with backbone=bigs: resident_data is honoured
     # (tokenized splits copied to the device once; auto = on cuda); compile=true is refused, not ignored

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -28,40 +28,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from pnlp_bench.core.registry import ConfigError, typed_config
+from pnlp_bench.core.schema import RunOptions
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-
-
-@dataclass
-class RunOptions:
-    """The top-level keys of `conf/config.yaml` that no config group owns."""
-
-    seed: int = 0
-    quiet: bool = False
-    resume: bool = True
-    init: str | None = None
-    output_root: str = "outputs"
-
-    def validate(self, where: str) -> None:
-        if not 0 <= self.seed < 2**32:  # numpy's seed range; torch's is wider
-            raise ConfigError(f"seed must be in [0, 2**32 - 1], got {self.seed}")
-
-
-@dataclass
-class BottleneckOptions:
-    dim: int | None = None
-    path: str = "auto"
-    word_dropout: float = 0.0
-
-    def validate(self, where: str) -> None:
-        from pnlp_bench.mixer.models.bottleneck import PATHS
-
-        if self.dim is not None and self.dim < 1:
-            raise ConfigError(f"{where}.dim must be >= 1, got {self.dim}")
-        if self.path not in PATHS:
-            raise ConfigError(f"{where}.path must be {', '.join(PATHS)}, got {self.path!r}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ConfigError(f"{where}.word_dropout must be in [0, 1), got {self.word_dropout}")
 
 
 def run_options(resolved: dict[str, Any]) -> RunOptions:
@@ -83,6 +52,7 @@ def check_config(cfg: DictConfig) -> None:
     from pnlp_bench.mixer.data.base import LOADERS, DataConfig
     from pnlp_bench.core.loggers import LOGGERS
     from pnlp_bench.mixer.models import BACKBONES, HEADS
+    from pnlp_bench.mixer.models.bottleneck import BottleneckOptions
     from pnlp_bench.mixer.projection import PROJECTIONS
     from pnlp_bench.mixer.quantize import QuantizeConfig
     from pnlp_bench.mixer.trainer import TrainerConfig

@@ -45,7 +45,7 @@ class WandbConfig:
     entity: str | None = None
     group: str | None = None
     tags: list[str] = field(default_factory=list)
-    mode: str | None = None
+    mode: str | None = None  # null: wandb's own default (WANDB_MODE); or online / offline / disabled
 
     def validate(self, where: str) -> None:
         # wandb.init would refuse another mode only after the data has loaded and the model is built

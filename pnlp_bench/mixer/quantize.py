@@ -39,8 +39,8 @@ QMAX = 127
 
 @dataclass
 class QuantizeConfig:
-    int8: bool = False
-    mode: str = "simulated"
+    int8: bool = False  # true: also evaluate eval/test with an int8 copy of the best checkpoint (metrics_int8)
+    mode: str = "simulated"  # simulated: dequantized int8 weights, any device; dynamic: real int8 CPU kernels
 
     def validate(self, where: str) -> None:
         if self.mode not in {"simulated", "dynamic"}:

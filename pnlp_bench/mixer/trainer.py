@@ -37,6 +37,8 @@ from pnlp_bench.core.host import check_allocator, prepare_host
 
 @dataclass
 class TrainerConfig:
+    """`conf/trainer/default.yaml`: the paper's protocol (Adam, lr 5e-4, batch 256, 80 epochs) is these defaults."""
+
     epochs: int = 80
     batch_size: int = 256
     lr: float = 5e-4
@@ -47,9 +49,10 @@ class TrainerConfig:
     # Cap on rows x max_length per evaluation batch, so long inputs (IMDB S = 1024, Hyperpartisan 2048)
     # evaluate in batches of the memory a 4096 x 64 batch takes, instead of 16-32x more.
     eval_max_positions: int = 4096 * 64
-    device: str = "auto"
+    device: str = "auto"  # cuda when present, else cpu
+    # bf16 autocast on cuda and on CPUs with native bf16 (avx512_bf16, amx_bf16), else fp32
     precision: str = "auto"
-    num_threads: int = 0
+    num_threads: int = 0  # 0 = torch's default
     # How fast, not what: "auto" keeps the featurized splits and the word table resident on the device when
     # it is CUDA (batches are gathered there); torch.compile of the model's forward when `compile` is set.
     resident_data: str | bool = "auto"

@@ -51,7 +51,7 @@ class ScrollsOptions:
 
 @dataclass
 class QmsumOptions:
-    task: str = "answer_choice"
+    task: str = "answer_choice"  # answer_choice | query_type
     num_choices: int = 4
     seed: int = 0
 

@@ -63,14 +63,17 @@ class TextDataConfig:
     """Fields shared by every BiGS data set; a loader reads its own typed options from `options`."""
 
     name: str
+    # a folder holding the data set as distributed (GLUE: glue/<TASK>/{train,dev}.tsv[.gz]); null searches
+    # BENCH_DATA_DIR, ./data and ../shared/data
     root: str | None = None
     max_length: int = 128
     # pairs: cut the longer side first (GLUE), or only the second text, the long context (SCROLLS)
     truncation: str = "longest_first"
-    monitor: str = "accuracy"
-    download: bool = False
-    train_limit: int | None = None
-    subset_seed: int = 0  # the seed of train_limit's random subset (see the module doc)
+    monitor: str = "accuracy"  # selects best.pt; the record reports the final epoch
+    download: bool = False  # true: read the Hugging Face dataset online when no local copy is found
+    train_limit: int | None = None  # a fixed random subset of this many (corpora: documents)
+    # the seed of that subset: its own, not the run's, so every seed trains on the same rows (module doc)
+    subset_seed: int = 0
     eval_limit: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 

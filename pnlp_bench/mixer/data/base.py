@@ -29,6 +29,8 @@ class DataConfig:
     """Fields shared by every data set; a loader reads its own options from `options`."""
 
     name: str
+    # a folder holding the data set in its release layout (each loader's doc); null searches BENCH_DATA_DIR,
+    # ./data and ../shared/data
     root: str | None = None
     languages: list[str] = field(default_factory=lambda: ["en"])
     max_length: int = 64
@@ -38,7 +40,7 @@ class DataConfig:
     # The eval language whose `monitor` selects the best epoch; null: the average over `languages`
     # (a model trained on pooled languages can be selected on one of them)
     monitor_language: str | None = None
-    download: bool = False
+    download: bool = False  # true: fetch the original release when no local copy is found
     # Reduced budgets: at most this many examples per language and split, a fixed random subset
     # (the same for every run and seed), so a CPU table can say exactly what it evaluated on.
     train_limit: int | None = None

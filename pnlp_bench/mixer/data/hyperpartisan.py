@@ -56,10 +56,10 @@ HOW_TO_GET = (
 
 @dataclass
 class HyperpartisanOptions:
-    split: str = "cv10"
-    fold: int = 0
+    split: str = "cv10"  # cv10 | longformer
+    fold: int = 0  # cv10: test fold k, eval fold k+1 (mod 10), train the other eight
     split_seed: int = 0
-    split_file: str | None = None
+    split_file: str | None = None  # longformer: a copy of allenai/longformer scripts/hp-splits.json
 
     def validate(self, where: str) -> None:
         if self.split not in {"cv10", "longformer"}:

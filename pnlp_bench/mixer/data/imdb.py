@@ -48,7 +48,7 @@ REVIEW_FILE = re.compile(r"(\d+)_(\d+)\.txt")
 
 @dataclass
 class ImdbOptions:
-    eval_size: int = 2500
+    eval_size: int = 2500  # reviews carved out of train (stratified, seeded) for checkpoint selection
     split_seed: int = 0
 
     def validate(self, where: str) -> None:

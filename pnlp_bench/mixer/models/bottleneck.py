@@ -20,10 +20,13 @@ Three paths compute exactly that:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from pnlp_bench.core.registry import ConfigError
 
 PAD = -1
 
@@ -163,6 +166,25 @@ class ProjectionBottleneck(nn.Module):
 
 
 PATHS = ("auto", "bag", "dense", "words")
+
+
+@dataclass
+class BottleneckOptions:
+    """`bottleneck` in `conf/config.yaml`: B (from the size preset), the path above and a regulariser."""
+
+    dim: int | None = None  # null without a size group (BiGS presets)
+    # auto: dense counts + matmul on CUDA, "words" under bf16 autocast on the CPU, embedding_bag elsewhere
+    path: str = "auto"
+    # training only: blank each word's features with this probability (a regulariser the paper does not state)
+    word_dropout: float = 0.0
+
+    def validate(self, where: str) -> None:
+        if self.dim is not None and self.dim < 1:
+            raise ConfigError(f"{where}.dim must be >= 1, got {self.dim}")
+        if self.path not in PATHS:
+            raise ConfigError(f"{where}.path must be {', '.join(PATHS)}, got {self.path!r}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"{where}.word_dropout must be in [0, 1), got {self.word_dropout}")
 
 
 def window_values(values: torch.Tensor, window: int) -> torch.Tensor:

@@ -3,7 +3,7 @@
 X in R^{S x B}. Token mixing: X <- X + MLP_tok(LN(X)^T)^T with MLP_tok: S -> D_S -> S, which mixes
 information across positions (padding included, as in the paper: the MLP works over the fixed length S).
 Channel mixing: X <- X + MLP_ch(LN(X)) with MLP_ch: B -> D_C -> B. GELU inside both; no final LayerNorm,
-like the public configuration. No dropout by default (the paper states none); `+backbone.dropout=p` adds
+like the public configuration. No dropout by default (the paper states none); `backbone.dropout=p` adds
 dropout after each GELU and on each MLP's output before its residual, a regulariser the paper does not state
 (results/fidelity.md says what it does).
 
@@ -33,7 +33,8 @@ class MixerConfig:
     num_layers: int = 2
     token_hidden: int = 256
     channel_hidden: int = 256
-    dropout: float = 0.0
+    dropout: float = 0.0  # none in the paper; after each GELU and on each MLP's output (module doc)
+    # skip the work on padding positions (the same numbers up to float rounding; the module doc)
     padding_aware: bool = True
 
     def validate(self, where: str) -> None:

@@ -39,9 +39,9 @@ MBERT = "bert-base-multilingual-cased"
 class BertProjectionConfig:
     feature_size: int = 768
     window: int = 1
-    weights: str = MBERT
-    download: bool = False
-    vocab: str | None = None
+    weights: str = MBERT  # a hub name or a local folder with the weights
+    download: bool = False  # false: local files only (the Hugging Face cache or a folder); true: may fetch them
+    vocab: str | None = None  # the WordPiece vocabulary; null is mBERT-cased, which the weights need
 
     def validate(self, where: str) -> None:
         if self.feature_size < 1:

@@ -39,7 +39,7 @@ class EmbeddingConfig:
     window: int = 0
     min_count: int = 2
     lowercase: bool = False
-    init_std: float = 1.0
+    init_std: float = 1.0  # N(0, init_std^2) embedding rows: 1 for an LSTM, 0.02 behind the mixer's LayerNorm
 
     def validate(self, where: str) -> None:
         check_size_and_window(self.feature_size, self.window, where)

@@ -49,7 +49,7 @@ class TSPConfig:
     feature_size: int = 1024
     window: int = 1
     seed: int = 0
-    unit: str = "grams"
+    unit: str = "grams"  # grams: sum over the word's trigrams; word: pQRNN's unit, the whole word hashed once
     vocab: str | None = None
 
     def validate(self, where: str) -> None:
