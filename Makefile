@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-all clean tables
+.PHONY: help install run test test-all clean tables reproduce
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ clean: ## remove run outputs and caches of this checkout
 
 reproduce-table-%: install ## regenerate results/tableN.md (BUDGET=paper|cpu, default: paper with a GPU, else cpu; LAUNCHER='hydra/launcher=joblib')
 	$(BIN)/bench table $* --budget $(or $(BUDGET),auto) $(LAUNCHER)
+
+reproduce: install ## run what the tables miss at the paper's protocol (HOURS=2.5, JOBS: the cores), committing each cell to results/
+	$(BIN)/bench reproduce --budget $(or $(BUDGET),paper) --hours $(or $(HOURS),2.5) $(if $(JOBS),--jobs $(JOBS))
 
 tables: install ## list every table with its status
 	$(BIN)/bench tables --budget $(or $(BUDGET),paper)

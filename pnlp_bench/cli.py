@@ -17,8 +17,12 @@ commands:
            e.g. bench pretrain model=bigs_small arch=stack routing=attention trainer.max_steps=2000
   table N  regenerate paper table N from experiments/tableN.yaml into results/ (finished cells are skipped)
            e.g. bench table 6 --budget cpu hydra/launcher=joblib;  bench table bigs_table1 --budget cpu
-  tables   list every table with its status (done, partial, missing data); --rehash re-keys finished runs
-           after an upgrade changed the hash rules
+  tables   list every table with its budget and status (done, partial, missing data), from the committed
+           records (results/records.jsonl) and the local store; --rehash re-keys finished runs after an
+           upgrade changed the hash rules
+  reproduce  run what the tables miss, in the paper's order (Table 6, 1-5, 7; seed 0 first), within a time
+           budget, in parallel; every finished cell is committed to results/ (killed, it goes on next time)
+           e.g. bench reproduce --budget paper --hours 2.5;  bench reproduce --tables 6 --dry-run
   report   plots next to the tables (score vs parameters, training curves) and results/README.md
   speed    fast path against the dense reference: featurization, training, latency -> results/speed.md
            e.g. bench speed presets=[xs,base] device=cpu --quick
@@ -60,7 +64,8 @@ def table_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench table", description="Regenerate a paper table.")
     parser.add_argument("number")
     parser.add_argument("--budget", default="auto",
-                        help="a budget profile of the table file (paper, cpu, …); auto: paper with a GPU, else cpu")
+                        help="a budget profile of the table file (paper, cpu, …); auto: paper with a GPU, else cpu "
+                             "(with --aggregate-only: the best budget with finished runs, the paper's first)")
     parser.add_argument("--aggregate-only", action="store_true", help="render from finished runs; launch nothing")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--output-root", type=Path, default=default_output_root())
@@ -72,7 +77,16 @@ def table_command(argv: list[str]) -> int:
         args.quiet = False
     spec = tables.load_spec(args.number)
     console = Console()
-    if args.budget == "auto":
+    output_root = args.output_root.resolve()
+    if args.budget == "auto" and args.aggregate_only:
+        best = tables.best_budget(spec, output_root, args.results_dir)
+        if best is None:
+            console.print(f"table {spec.number}: no finished run in {store_path_text(args)}; "
+                          f"{args.results_dir / spec.stem}.* left as they are")
+            return 1
+        args.budget = best
+        console.print(f"table {spec.number}: budget {best} (the best budget with finished runs; --budget chooses)")
+    elif args.budget == "auto":
         args.budget = auto_budget(spec)
         console.print(f"table {spec.number}: budget {args.budget} (auto: {'a GPU is' if args.budget == 'paper' else 'no GPU'} "
                       "here; --budget paper|cpu chooses)")
@@ -82,9 +96,13 @@ def table_command(argv: list[str]) -> int:
         if absent:
             console.print(f"[yellow]table {spec.number}: data not found ({', '.join(absent)}); runs may fail[/]")
         failures = tables.launch(
-            spec, args.budget, args.output_root.resolve(), [*launcher_args, *(["quiet=true"] if args.quiet else [])]
+            spec, args.budget, output_root, [*launcher_args, *(["quiet=true"] if args.quiet else [])], args.results_dir
         )
-    cells = tables.aggregate(spec, args.budget, args.output_root.resolve())
+    # the local store's records of the table's runs join the committed ones (a fresh clone has none to add)
+    added = tables.commit_records(spec, args.budget, output_root, args.results_dir)
+    if added:
+        console.print(f"table {spec.number}: {added} record(s) added to {args.results_dir / 'records.jsonl'}")
+    cells = tables.aggregate(spec, args.budget, output_root, args.results_dir)
     for path in tables.write_results(spec, args.budget, cells, args.results_dir):
         console.print(f"wrote {path}")
     chosen = {row.name for row in spec.rows_for(args.budget)}  # rows a budget leaves out are not missing
@@ -95,6 +113,12 @@ def table_command(argv: list[str]) -> int:
     return 0
 
 
+def store_path_text(args: argparse.Namespace) -> str:
+    from pnlp_bench.core import store
+
+    return f"{store.committed_path(args.results_dir)} or {store.store_path(args.output_root)}"
+
+
 def tables_command(argv: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -102,7 +126,9 @@ def tables_command(argv: list[str]) -> int:
     from pnlp_bench.commands import table as tables
 
     parser = argparse.ArgumentParser(prog="bench tables")
-    parser.add_argument("--budget", default="auto", help="paper, cpu, …; auto: paper with a GPU, else cpu")
+    parser.add_argument("--budget", default="auto",
+                        help="paper, cpu, …; auto: each table's best budget with finished runs (the paper's first)")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--output-root", type=Path, default=default_output_root())
     parser.add_argument("--rehash", action="store_true",
                         help="after an upgrade that changed which keys a cell's hash covers, re-key finished runs")
@@ -111,14 +137,18 @@ def tables_command(argv: list[str]) -> int:
         from pnlp_bench.core import store
 
         print(f"re-keyed {store.rehash(args.output_root.resolve())} finished run(s) in {args.output_root}")
-    listing = Table(title=f"tables (budget {args.budget}{': paper with a GPU, else cpu' if args.budget == 'auto' else ''})")
-    for column in ("table", "title", "status"):
+    output_root = args.output_root.resolve()
+    listing = Table(title=f"tables ({store_path_text(args)})")
+    for column in ("table", "title", "budget", "status"):
         listing.add_column(column)
     for path in tables.spec_files():
         spec = tables.load_spec(tables.table_name(path))
-        budget = auto_budget(spec) if args.budget == "auto" else args.budget
+        if args.budget == "auto":
+            budget = tables.best_budget(spec, output_root, args.results_dir) or auto_budget(spec)
+        else:
+            budget = args.budget
         budget = budget if budget in spec.budgets else next(iter(spec.budgets))
-        listing.add_row(spec.number, spec.title, tables.status(spec, budget, args.output_root.resolve()))
+        listing.add_row(spec.number, spec.title, budget, tables.status(spec, budget, output_root, args.results_dir))
     Console().print(listing)
     return 0
 
@@ -142,6 +172,12 @@ def speed_command(argv: list[str]) -> int:
     from pnlp_bench.commands.speed.bench import main as speed_main
 
     return speed_main(argv)
+
+
+def reproduce_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.reproduce import main as reproduce_main
+
+    return reproduce_main(argv)
 
 
 def predict_command(argv: list[str]) -> int:
@@ -175,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(1)
         return
     commands = {"table": table_command, "tables": tables_command, "report": report_command, "speed": speed_command,
-                "predict": predict_command}
+                "predict": predict_command, "reproduce": reproduce_command}
     if command not in commands:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)

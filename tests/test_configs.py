@@ -16,7 +16,7 @@ from pnlp_bench.core.registry import ConfigError, typed_config
 from pnlp_bench.mixer.pipeline import build_model
 from pnlp_bench.mixer.trainer import TrainerConfig
 
-from helpers import CONF, compose_config, group_options
+from helpers import compose_config, group_options
 
 GROUPS = ["model", "backbone", "size", "data", "trainer", "projection", "arch", "routing", "task"]
 BIGS_GROUPS = {"arch", "routing", "task"}  # only composed under a BiGS backbone

@@ -215,7 +215,8 @@ def test_a_table_killed_mid_sweep_finishes_only_the_missing_cells_with_the_same_
     import time
 
     # Uninterrupted reference in another output root.
-    reference = bench("table", "99", "--budget", "smoke", "--output-root", str(tmp_path / "reference"), cwd=project)
+    reference = bench("table", "99", "--budget", "smoke", "--output-root", str(tmp_path / "reference"),
+                      "--results-dir", str(tmp_path / "reference-results"), cwd=project)
     assert reference.returncode == 0, reference.stderr[-2000:]
     # The same table, SIGKILLed (the whole process group: table, sweep and run) once its first cell is stored.
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

@@ -18,7 +18,6 @@ changed pretraining budget re-runs the cells, in new folders); the table gains t
 from __future__ import annotations
 
 import csv
-import datetime
 import functools
 import io
 import json
@@ -47,6 +46,9 @@ class Column:
     language: str = "avg"
     # Columns may come from different runs of the same row (Table 7: IMDB and Hyperpartisan).
     overrides: list[str] = field(default_factory=list)
+    # Cross-validation: one run per fold, the column's number the mean ± std over folds (and seeds), e.g.
+    # {key: data.options.fold, values: [0, ..., 9]}; a budget's `folds: [0]` runs only those folds.
+    folds: dict[str, Any] | None = None
 
 
 @dataclass
@@ -89,12 +91,20 @@ class TableSpec:
         extra = self.budgets[budget].get("pretrain_overrides", [])
         return [*self.pretrain.get("overrides", []), *extra, *row.overrides, "seed=0"]
 
-    def run_groups(self) -> list[tuple[str, ...]]:
-        """The distinct column override sets: each is one run per row and seed."""
+    def column_groups(self, column: Column, budget: str) -> list[tuple[str, ...]]:
+        """The override sets of a column's runs: one, or one per fold the budget runs."""
+        if not column.folds:
+            return [tuple(column.overrides)]
+        values = self.budgets[budget].get("folds", column.folds["values"])
+        return [(*column.overrides, f"{column.folds['key']}={value}") for value in values]
+
+    def run_groups(self, budget: str) -> list[tuple[str, ...]]:
+        """The distinct override sets of the columns' runs: each is one run per row and seed."""
         groups: list[tuple[str, ...]] = []
         for column in self.columns:
-            if tuple(column.overrides) not in groups:
-                groups.append(tuple(column.overrides))
+            for group in self.column_groups(column, budget):
+                if group not in groups:
+                    groups.append(group)
         return groups
 
     def rows_for(self, budget: str) -> list[Row]:
@@ -107,7 +117,7 @@ class TableSpec:
         return [
             (row, group, seed, [*self.row_overrides(row, budget, group), f"seed={seed}"])
             for row in self.rows_for(budget)
-            for group in self.run_groups()
+            for group in self.run_groups(budget)
             for seed in self.seeds_for(budget)
         ]
 
@@ -122,7 +132,9 @@ class TableSpec:
 
 
 def experiments_dir() -> Path:
-    for candidate in (Path.cwd() / "experiments", Path(__file__).resolve().parents[2] / "experiments"):
+    """The table files: ./experiments (a checkout, or a user's own tables), else those shipped in the package
+    (pnlp_bench/experiments, a link to the checkout's experiments/ that the wheel holds as files)."""
+    for candidate in (Path.cwd() / "experiments", Path(__file__).resolve().parents[1] / "experiments"):
         if candidate.is_dir():
             return candidate
     raise ConfigError("no experiments/ folder here or beside the package; run bench table from the project root")
@@ -199,11 +211,12 @@ def missing_data(spec: TableSpec) -> list[str]:
     return [need for need in spec.requires if not any((base / need).exists() for base in data_dir_candidates())]
 
 
-def plan(spec: TableSpec, budget: str, output_root: Path) -> tuple[list, dict]:
-    """Every (row, seed, overrides, identity) of the table, and the finished records by identity."""
+def plan(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | None = None) -> tuple[list, dict]:
+    """Every (row, seed, overrides, identity) of the table, and the finished records by identity (the local
+    store's and, with `results_dir`, the committed ones: core/store.py)."""
     from hydra.errors import HydraException
 
-    done = store.finished(output_root)
+    done = store.finished(output_root, results_dir)
     cells = []
     for row, group, seed, overrides in spec.cells(budget):
         try:
@@ -245,8 +258,27 @@ def pretrain_rows(spec: TableSpec, budget: str, output_root: Path, done: dict, e
     return failed
 
 
-def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[str]) -> int:
-    cells, done = plan(spec, budget, output_root)
+def table_identities(spec: TableSpec, budget: str, cells: list) -> list[tuple[str, str]]:
+    """The identities of every run a table needs at a budget: its cells and, for BiGS tables, the pretrainings."""
+    identities = [identity for *_, identity in cells]
+    if spec.pretrain is not None:
+        identities += [pretraining_identity(spec, row, budget) for row in spec.rows_for(budget)]
+    return identities
+
+
+def commit_records(spec: TableSpec, budget: str, output_root: Path, results_dir: Path) -> int:
+    """Copy the local store's records of the table's runs (finished, and failed where none finished) into the
+    committed records (results/records.jsonl); returns how many were added."""
+    cells, _ = plan(spec, budget, output_root)
+    wanted = set(table_identities(spec, budget, cells))
+    finished, failed = store.finished(output_root), store.failures(output_root)
+    new = [finished[key] for key in wanted if key in finished]
+    new += [failed[key] for key in wanted if key in failed and key not in finished]
+    return store.commit(results_dir, sorted(new, key=lambda record: (record["config_hash"], record.get("seed", 0))))
+
+
+def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[str], results_dir: Path | None = None) -> int:
+    cells, done = plan(spec, budget, output_root, results_dir)
     quiet = [arg for arg in launcher_args if arg == "quiet=true"]
     failed_pretraining = pretrain_rows(spec, budget, output_root, done, quiet) if spec.pretrain is not None else set()
     failures = len(failed_pretraining)
@@ -254,10 +286,10 @@ def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[
         if row.name in failed_pretraining:
             print(f"table {spec.number} · {row.name}: pretraining failed, its fine-tuning cells are left out")
             continue
-        for group in spec.run_groups():
+        for group in spec.run_groups(budget):
             # Read the store again before each launch: runs finished meanwhile by another `bench table` or a
             # hand-started `bench run` of the same config (this table is long) are not run twice.
-            done = store.finished(output_root)
+            done = store.finished(output_root, results_dir)
             missing = [seed for r, g, seed, _, identity in cells if r is row and g == group and identity not in done]
             if not missing:
                 continue
@@ -268,6 +300,8 @@ def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[
             ]
             print(f"table {spec.number} · {row.name} {' '.join(group)}: seeds {missing}", flush=True)
             failures += subprocess.run(command).returncode != 0
+            if results_dir is not None:
+                commit_records(spec, budget, output_root, results_dir)
     return failures
 
 
@@ -294,25 +328,26 @@ def metric_of(record: dict[str, Any], column: Column, precision: str) -> float |
     return RunRecord.from_json(record).metric(column.split, column.language, column.metric, int8=precision != "fp32")
 
 
-def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str, Any]]:
-    cells, done = plan(spec, budget, output_root)
-    failures = store.failures(output_root)
+def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | None = None) -> list[dict[str, Any]]:
+    cells, done = plan(spec, budget, output_root, results_dir)
+    failures = store.failures(output_root, results_dir)
     chosen = {row.name for row in spec.rows_for(budget)}
     rows = []
     for row in spec.rows:
         for precision in spec.precisions:
             for column in display_columns(spec):
                 group = tuple(column.overrides)
+                groups = spec.column_groups(column, budget) if group != (PRETRAINING,) else [group]
                 if group == (PRETRAINING,):
                     identity = pretraining_identity(spec, row, budget) if row.name in chosen else None
                     records = [done[identity]] if identity in done and precision == "fp32" else []
                 else:
-                    records = [done[i] for r, g, _, _, i in cells if r is row and g == group and i in done]
+                    records = [done[i] for r, g, _, _, i in cells if r is row and g in groups and i in done]
                 values = [v for v in (metric_of(record, column, precision) for record in records) if v is not None]
                 mean, std = summarise(values)
                 why_missing = ""
                 if not records and group != (PRETRAINING,):
-                    failed = [failures[i] for r, g, _, _, i in cells if r is row and g == group and i in failures]
+                    failed = [failures[i] for r, g, _, _, i in cells if r is row and g in groups and i in failures]
                     why_missing = failed[-1]["error"] if failed else ""
                 paper = row.paper.get(column.name, {"value": None, "source": "", "note": ""})
                 rows.append(
@@ -328,7 +363,7 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path) -> list[dict[str,
                         "ours_mean": mean,
                         "ours_std": std,
                         "not_run": why_missing,
-                        "seeds": sorted(record["seed"] for record in records),
+                        "seeds": sorted({record["seed"] for record in records}),
                         "seeds_planned": spec.seeds_for(budget),
                         "difference": None if mean is None or paper["value"] is None else mean - paper["value"],
                         "params": records[0]["parameters"]["total"] if records else None,
@@ -401,8 +436,10 @@ def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -
             f"{'; '.join(union('budget_label')) or '—'} | {'; '.join(union('hardware')) or '—'} | {commits or '—'} | "
             f"{', '.join(union('dates')) or '—'} |"
         )
-    lines += ["", f"Generated by `bench table {spec.number} --budget {budget}` from `{spec.path.name}` on "
-              f"{datetime.date.today().isoformat()}; code version {store.code_version()}.", ""]
+    # dated by its newest run, not by the day it was rendered: re-rendering the same records gives the same file
+    newest = max((date for cell in cells for date in cell["dates"]), default="no run yet")
+    lines += ["", f"Generated by `bench table {spec.number} --budget {budget}` from `{spec.path.name}`; newest run "
+              f"{newest}; code version {store.code_version()}.", ""]
     return "\n".join(lines)
 
 
@@ -425,15 +462,27 @@ def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], res
     return paths
 
 
-def status(spec: TableSpec, budget: str, output_root: Path) -> str:
+def coverage(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | None = None) -> tuple[int, int]:
+    """(runs finished, runs the table needs) at a budget."""
+    cells, done = plan(spec, budget, output_root, results_dir)
+    identities = table_identities(spec, budget, cells)
+    return sum(identity in done for identity in identities), len(identities)
+
+
+def best_budget(spec: TableSpec, output_root: Path, results_dir: Path | None = None) -> str | None:
+    """The budget a table shows when none is named: the paper's protocol if any of its runs finished, else
+    the first budget of the file with a finished run; None when none has."""
+    for budget in sorted(spec.budgets, key=lambda name: name != "paper"):
+        if coverage(spec, budget, output_root, results_dir)[0]:
+            return budget
+    return None
+
+
+def status(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | None = None) -> str:
     absent = missing_data(spec)
-    if absent:
+    finished, total = coverage(spec, budget, output_root, results_dir)
+    if absent and not finished:
         return f"missing data ({', '.join(absent)})"
-    cells, done = plan(spec, budget, output_root)
-    identities = [identity for *_, identity in cells]
-    if spec.pretrain is not None:
-        identities += [pretraining_identity(spec, row, budget) for row in spec.rows_for(budget)]
-    finished = sum(identity in done for identity in identities)
-    if finished == len(identities):
+    if finished == total:
         return "done"
-    return f"partial ({finished}/{len(identities)} runs)" if finished else f"missing ({len(identities)} runs to do)"
+    return f"partial ({finished}/{total} runs)" if finished else f"missing ({total} runs to do)"

@@ -1,10 +1,19 @@
-"""The results store: one append-only JSON-lines file of finished run records, shared by every launcher.
+"""The results store: append-only JSON-lines files of run records, shared by every launcher.
 
 A record's identity is `config_hash` (what its resolved config changes from the defaults, less the keys that do
 not change the result: `pnlp_bench/core/identity.py`) plus `code_version` (the package version), so a table
-knows which of its cells are
-finished with the current code, whichever launcher or machine ran them. Appends take a file lock, so
-concurrent sweeps can share one store without losing or interleaving lines.
+knows which of its cells are finished with the current code, whichever launcher or machine ran them.
+
+Two files hold records:
+- the local store, `<output_root>/store/records.jsonl`: every run appends its record there (git-ignored, with
+  the run folders and checkpoints beside it);
+- the committed records, `results/records.jsonl`: the records behind the tables, kept in the repository so a
+  fresh clone renders every table, lists its coverage and draws its curves. `bench table` and `bench reproduce`
+  copy each finished (or failed) cell of a table there, with its per-epoch history, checkpoints left out.
+Readers see both. Where one identity has several records (a re-run, two branches merged) the latest wins by
+its provenance date, then by its content, so the choice does not depend on the order of the lines: the
+committed file merges as a union of lines (`.gitattributes`: merge=union) without conflicts.
+Appends take a file lock, so concurrent sweeps can share one store without losing or interleaving lines.
 """
 
 from __future__ import annotations
@@ -44,35 +53,92 @@ def append(output_root: str | Path, record: dict[str, Any]) -> None:
         append_line(path, line)  # whole or not at all: a torn line would swallow the next record too
 
 
-def records(output_root: str | Path) -> Iterator[dict[str, Any]]:
-    """Every complete record; a torn last line (a writer killed mid-append) is passed over."""
-    path = store_path(output_root)
+COMMITTED = "records.jsonl"
+
+
+def committed_path(results_dir: str | Path) -> Path:
+    return Path(results_dir) / COMMITTED
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Every complete record of one file; a torn last line (a writer killed mid-append) is passed over."""
     if not path.exists():
         return
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             try:
-                yield json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(record, dict):
+                yield record
 
 
-def failures(output_root: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
+def records(output_root: str | Path, results_dir: str | Path | None = None) -> Iterator[dict[str, Any]]:
+    """Every complete record: the committed ones (with `results_dir`), then the local store's."""
+    if results_dir is not None:
+        yield from _lines(committed_path(results_dir))
+    yield from _lines(store_path(output_root))
+
+
+def _recency(record: dict[str, Any]) -> tuple[str, str]:
+    """Which of two records of one identity wins: the later provenance date, then the content (deterministic)."""
+    return str((record.get("provenance") or {}).get("date", "")), json.dumps(record, sort_keys=True)
+
+
+def _latest(records: Iterator[dict[str, Any]], status: str) -> dict[tuple[str, str], dict[str, Any]]:
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        if record.get("status") != status or "config_hash" not in record:
+            continue
+        key = (record["config_hash"], record["code_version"])
+        if key not in latest or _recency(record) > _recency(latest[key]):
+            latest[key] = record
+    return latest
+
+
+def failures(output_root: str | Path, results_dir: str | Path | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """The latest `failed` record per identity (a run that could not run here, and why)."""
-    latest = {}
-    for record in records(output_root):
-        if record.get("status") == "failed" and "config_hash" in record:
-            latest[(record["config_hash"], record["code_version"])] = record
-    return latest
+    return _latest(records(output_root, results_dir), "failed")
 
 
-def finished(output_root: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
+def finished(output_root: str | Path, results_dir: str | Path | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """The latest finished record per (config_hash, code_version)."""
-    latest = {}
-    for record in records(output_root):
-        if record.get("status") == "finished":
-            latest[(record["config_hash"], record["code_version"])] = record
-    return latest
+    return _latest(records(output_root, results_dir), "finished")
+
+
+def with_history(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as committed: with the per-epoch history of its run folder's metrics.json (for the curves)."""
+    if "history" in record or record.get("status") != "finished":
+        return record
+    metrics = Path(record.get("run_dir", "")) / "metrics.json"
+    try:
+        history = json.loads(metrics.read_text()).get("history", [])
+    except (OSError, ValueError):
+        return record
+    return {**record, "history": history}
+
+
+def commit(results_dir: str | Path, new: list[dict[str, Any]]) -> int:
+    """Copy records into the committed file, each once (a record already there, by identity, seed, date and
+    status, is not added again). Returns how many were added."""
+    path = committed_path(results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def key(record: dict[str, Any]) -> tuple:
+        return (record.get("config_hash"), record.get("code_version"), record.get("seed"), record.get("status"),
+                str((record.get("provenance") or {}).get("date", "")))
+
+    added = 0
+    with FileLock(str(path) + ".lock"):
+        present = {key(record) for record in _lines(path)}
+        for record in new:
+            if key(record) in present:
+                continue
+            append_line(path, json.dumps(with_history(record), sort_keys=True))
+            present.add(key(record))
+            added += 1
+    return added
 
 
 def rehash(output_root: str | Path) -> int:

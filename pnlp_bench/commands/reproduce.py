@@ -1,0 +1,206 @@
+"""`bench reproduce`: run what the tables still miss, in the paper's priority order, within a time budget.
+
+It plans every table's cells at one budget (`--budget paper`: the paper's protocol), leaves out the finished
+ones (the local store and the committed records, `results/records.jsonl`) and the ones that failed with this
+code (`--retry-failed` runs them again), and runs the rest as separate `bench run` processes, `--jobs` at a
+time with `--threads` each. Order: seed 0 of every table first (Table 6, then 1, 2, 3, 4, 5, 7), then the
+other seeds; a cell two tables share (BASE is in Tables 1 to 4) runs once.
+
+After each cell: one progress line (coverage of its table, ETA), its record copied into the committed records,
+and its table re-rendered into `results/`. At the time budget (`--hours`) the cells still running are stopped
+(each goes on from its last finished epoch next time) and nothing new starts. Killed, it stops its runs with
+it (they die with their parent) and a new `bench reproduce` continues with what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from pnlp_bench.commands import table as tables
+from pnlp_bench.core import store
+
+PRIORITY = ("6", "1", "2", "3", "4", "5", "7")
+
+
+@dataclass
+class Cell:
+    table: str
+    row: str
+    seed: int
+    overrides: list[str]
+    identity: tuple[str, str]
+    also_in: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        shared = f" (also in table {', '.join(self.also_in)})" if self.also_in else ""
+        return f"table {self.table} · {self.row} · seed {self.seed}{shared}"
+
+
+def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Path, retry_failed: bool,
+               say=print) -> list[Cell]:
+    """The cells to run, in order: seed 0 across the tables first, then the other seeds; each identity once."""
+    done = store.finished(output_root, results_dir)
+    failed = {} if retry_failed else store.failures(output_root, results_dir)
+    by_identity: dict[tuple[str, str], Cell] = {}
+    for name in names:
+        spec = tables.load_spec(name)
+        if budget not in spec.budgets:
+            say(f"table {name}: no {budget!r} budget in {spec.path.name}; left out")
+            continue
+        absent = tables.missing_data(spec)
+        if absent:
+            say(f"table {name}: data not found ({', '.join(absent)}); left out")
+            continue
+        cells, _ = tables.plan(spec, budget, output_root, results_dir)
+        for row, _, seed, overrides, identity in cells:
+            if identity in done:
+                continue
+            if identity in failed:
+                say(f"table {name} · {row.name} · seed {seed}: failed before ({failed[identity].get('error', '?')}); "
+                    "left out (--retry-failed runs it)")
+                continue
+            if identity in by_identity:
+                first = by_identity[identity]
+                first.also_in = (*first.also_in, name) if name != first.table and name not in first.also_in else first.also_in
+                continue
+            by_identity[identity] = Cell(name, row.name, seed, overrides, identity)
+    order = {name: index for index, name in enumerate(names)}
+    return sorted(by_identity.values(), key=lambda cell: (cell.seed != 0, cell.seed, order[cell.table]))
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when `bench reproduce` dies, however it dies (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def log_tail(path: Path, size: int = 4000) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - size))
+        return handle.read().decode("utf-8", "replace")
+
+
+def duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+@dataclass
+class Running:
+    cell: Cell
+    process: subprocess.Popen
+    started: float
+    log: IO[str]
+
+
+def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: int, output_root: Path,
+              results_dir: Path, extra: list[str], retry_failed: bool = False, dry_run: bool = False) -> int:
+    start = time.monotonic()
+    deadline = start + hours * 3600
+    queue = plan_cells(names, budget, output_root, results_dir, retry_failed)
+    total = len(queue)
+    print(f"bench reproduce: {total} cells to run at budget {budget!r}, {jobs} at a time x {threads} threads, "
+          f"for at most {hours:g} h", flush=True)
+    if dry_run:
+        for cell in queue:
+            print(f"  {cell.name}: bench run {' '.join(cell.overrides)}")
+        return 0
+    logs = output_root / "reproduce"
+    logs.mkdir(parents=True, exist_ok=True)
+    running: list[Running] = []
+    walls: list[float] = []
+    finished = failed = 0
+    stopped = False
+    while queue or running:
+        while queue and len(running) < jobs and time.monotonic() < deadline:
+            cell = queue.pop(0)
+            if cell.identity in store.finished(output_root, results_dir):  # run meanwhile by another launcher
+                continue
+            command = [sys.executable, "-m", "pnlp_bench.cli", "run", *cell.overrides, f"output_root={output_root}",
+                       f"trainer.num_threads={threads}", "quiet=true", *extra]
+            log = open(logs / f"{cell.identity[0]}.log", "a", encoding="utf-8")
+            log.write(f"\n$ {' '.join(command)}\n")
+            log.flush()
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                                       env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+            running.append(Running(cell, process, time.monotonic(), log))
+            print(f"started {cell.name} (pid {process.pid}, log {log.name})", flush=True)
+        if time.monotonic() >= deadline and running and not stopped:
+            stopped = True
+            for each in running:
+                each.process.terminate()  # the run keeps its last finished epoch; the next reproduce goes on
+            print(f"time budget of {hours:g} h reached: stopped {len(running)} running cell(s); "
+                  f"{len(queue) + len(running)} left for the next `bench reproduce`", flush=True)
+        for each in list(running):
+            code = each.process.poll()
+            if code is None:
+                continue
+            running.remove(each)
+            each.log.close()
+            wall = time.monotonic() - each.started
+            record = store.finished(output_root).get(each.cell.identity)
+            spec = tables.load_spec(each.cell.table)
+            if record is not None:
+                finished += 1
+                walls.append(wall)
+                outcome = f"done in {duration(wall)}"
+            elif stopped:
+                outcome = "stopped at the time budget"
+            elif "is in use by" in log_tail(Path(each.log.name)):
+                outcome = "left to the process already training it (its run folder is in use)"
+            else:
+                failed += 1
+                outcome = f"failed (exit {code}; {each.log.name})"
+            for name in (each.cell.table, *each.cell.also_in):
+                table_spec = tables.load_spec(name)
+                tables.commit_records(table_spec, budget, output_root, results_dir)
+                if record is not None:
+                    tables.write_results(table_spec, budget, tables.aggregate(table_spec, budget, output_root, results_dir),
+                                         results_dir)
+            done, needed = tables.coverage(spec, budget, output_root, results_dir)
+            left = len(queue) + len(running)
+            eta = duration(sum(walls) / len(walls) * left / jobs) if walls and left else "—"
+            print(f"[{finished + failed}/{total}] {each.cell.name}: {outcome} · table {each.cell.table} at {budget}: "
+                  f"{done}/{needed} runs · elapsed {duration(time.monotonic() - start)} · ETA {eta}", flush=True)
+        if running or queue:
+            if not running and time.monotonic() >= deadline:
+                break
+            time.sleep(2)
+    print(f"bench reproduce: {finished} finished, {failed} failed, {len(queue)} not started", flush=True)
+    return 1 if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", default="paper", help="the budget profile of the table files (default: paper)")
+    parser.add_argument("--hours", type=float, default=2.5, help="stop starting cells, and stop running ones, after this")
+    parser.add_argument("--tables", default=",".join(PRIORITY), help="which tables, in this order (default: %(default)s)")
+    cores = os.cpu_count() or 1
+    parser.add_argument("--jobs", type=int, default=max(1, cores // 2) if cores > 2 else cores,
+                        help="cells at once (default: the cores, one thread each, on two cores)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per cell (default: cores / jobs)")
+    parser.add_argument("--retry-failed", action="store_true", help="run cells that failed with this code again")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--output-root", type=Path, default=Path(os.environ.get("BENCH_OUTPUT_ROOT", "outputs")))
+    args, extra = parser.parse_known_args(argv)
+    if args.jobs < 1 or args.hours <= 0:
+        parser.error("--jobs must be >= 1 and --hours > 0")
+    threads = args.threads or max(1, cores // args.jobs)
+    names = [name.strip() for name in args.tables.split(",") if name.strip()]
+    for name in names:
+        tables.load_spec(name)  # an unknown table fails here, with the list of tables
+    return reproduce(names, args.budget, args.hours, args.jobs, threads, args.output_root.resolve(), args.results_dir,
+                     [arg for arg in extra if arg != "quiet=true"], args.retry_failed, args.dry_run)

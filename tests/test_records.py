@@ -1,0 +1,207 @@
+"""Results as data: the committed records (results/records.jsonl) render every table on a fresh clone, merge
+without conflicts, and `bench reproduce` runs only what is missing, committing each finished cell."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pnlp_bench.core import store
+from test_tables import TINY_TABLE, bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def record(config_hash: str, date: str, value: float, status: str = "finished") -> dict:
+    return {"status": status, "config_hash": config_hash, "code_version": "1", "seed": 0,
+            "provenance": {"date": date}, "metrics": {"eval": {"avg": {"accuracy": value}}}}
+
+
+def test_the_latest_record_of_an_identity_wins_whatever_the_order_of_the_lines(tmp_path):
+    lines = [record("a", "2026-11-01T10:00:00", 1.0), record("a", "2026-12-01T10:00:00", 2.0),
+             record("b", "2026-10-01T10:00:00", 3.0)]
+    for attempt in range(5):
+        folder = tmp_path / str(attempt)
+        random.Random(attempt).shuffle(lines)
+        store.commit(folder / "results", lines)
+        latest = store.finished(folder / "outputs", folder / "results")
+        assert latest[("a", "1")]["metrics"]["eval"]["avg"]["accuracy"] == 2.0
+        assert latest[("b", "1")]["metrics"]["eval"]["avg"]["accuracy"] == 3.0
+
+
+def test_commit_adds_each_record_once_and_readers_see_both_files(tmp_path):
+    results, outputs = tmp_path / "results", tmp_path / "outputs"
+    assert store.commit(results, [record("a", "2026-12-01", 1.0)]) == 1
+    assert store.commit(results, [record("a", "2026-12-01", 1.0), record("b", "2026-12-01", 2.0)]) == 1
+    store.append(outputs, record("c", "2026-12-01", 3.0))
+    assert sorted(key for key, _ in store.finished(outputs, results)) == ["a", "b", "c"]
+    assert sorted(key for key, _ in store.finished(outputs)) == ["c"]  # without results_dir: the local store only
+
+
+def test_two_branches_that_appended_records_merge_without_conflict(tmp_path):
+    """`.gitattributes` merges results/records.jsonl as a union of lines; the latest record still wins."""
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True,
+                              env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}).stdout
+
+    git("init", "-q", "-b", "main")
+    shutil.copy(ROOT / ".gitattributes", repo / ".gitattributes")
+    store.commit(repo / "results", [record("base", "2026-11-01", 0.0)])
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "other")
+    store.commit(repo / "results", [record("x", "2026-12-02", 2.0)])
+    git("commit", "-qam", "other")
+    git("checkout", "-q", "main")
+    store.commit(repo / "results", [record("x", "2026-12-01", 1.0), record("y", "2026-12-01", 3.0)])
+    git("commit", "-qam", "main")
+    git("merge", "-q", "--no-edit", "other")  # raises on a conflict
+    merged = store.finished(repo / "outputs", repo / "results")
+    assert sorted(key for key, _ in merged) == ["base", "x", "y"]
+    assert merged[("x", "1")]["metrics"]["eval"]["avg"]["accuracy"] == 2.0  # the later run, on either side
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "table99.yaml").write_text(TINY_TABLE)
+    return tmp_path
+
+
+def test_a_fresh_clone_lists_renders_and_plots_from_the_committed_records(project):
+    done = bench("table", "99", "--budget", "smoke", cwd=project)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    committed = [json.loads(line) for line in (project / "results" / "records.jsonl").read_text().splitlines()]
+    assert len(committed) == 2 and all(line["history"] for line in committed)  # the curves travel with the record
+    rendered = {path.name: path.read_bytes() for path in (project / "results").glob("table99.*")}
+    shutil.rmtree(project / "outputs")  # a clone: no local store, no run folders
+    listing = bench("tables", cwd=project)
+    assert listing.returncode == 0 and "done" in listing.stdout and "smoke" in listing.stdout, listing.stdout
+    again = bench("table", "99", "--aggregate-only", cwd=project)  # budget auto: the best one with runs
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {path.name: path.read_bytes() for path in (project / "results").glob("table99.*")} == rendered
+    reported = bench("report", cwd=project)
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    assert (project / "results" / "curves_table99.png").stat().st_size > 1000
+    readme = (project / "results" / "README.md").read_text()
+    assert "## Coverage" in readme and "| [99](table99.md) | smoke | 0 / 1 | 1 / 1 |" in readme
+
+
+def test_aggregate_only_without_any_record_leaves_the_committed_table_as_it_is(project):
+    (project / "results").mkdir()
+    (project / "results" / "table99.md").write_text("the committed table\n")
+    result = bench("table", "99", "--aggregate-only", cwd=project)
+    assert result.returncode == 1 and "no finished run" in result.stdout
+    assert (project / "results" / "table99.md").read_text() == "the committed table\n"
+
+
+def test_reproduce_runs_what_is_missing_commits_it_and_then_has_nothing_to_do(project):
+    first = bench("run", "data=mtop_sample", "data.train_limit=120", "data.eval_limit=40", "data.test_limit=40",
+                  "quiet=true", "trainer=smoke", "trainer.epochs=1", "model=mixer_xs", "seed=0", cwd=project)
+    assert first.returncode == 0, first.stderr[-2000:]
+    plan = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", cwd=project)
+    assert "1 cells to run" in plan.stdout and "seed 1" in plan.stdout and "seed 0" not in plan.stdout, plan.stdout
+    result = bench("reproduce", "--budget", "smoke", "--tables", "99", "--hours", "1", "--jobs", "2", cwd=project)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "[1/1] table 99 · X-SMALL · seed 1: done in" in result.stdout and "table 99 at smoke: 2/2 runs" in result.stdout
+    assert (project / "results" / "table99.md").exists()
+    assert len((project / "results" / "records.jsonl").read_text().splitlines()) == 2  # seed 0's record too
+    again = bench("reproduce", "--budget", "smoke", "--tables", "99", cwd=project)
+    assert "0 cells to run" in again.stdout and "started table" not in again.stdout
+
+
+def test_reproduce_leaves_out_a_cell_that_failed_until_asked(project):
+    spec = (project / "experiments" / "table99.yaml").read_text().replace("seeds: [0, 1]", "seeds: [0]")
+    (project / "experiments" / "table99.yaml").write_text(spec.replace("model=mixer_xs", "model=mixer_xs, data.root=/nonexistent/mtop"))
+    failed = bench("reproduce", "--budget", "smoke", "--tables", "99", cwd=project)
+    assert failed.returncode == 1 and "failed (exit" in failed.stdout, failed.stdout
+    again = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", cwd=project)
+    assert "failed before" in again.stdout and "0 cells to run" in again.stdout
+    retry = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", "--retry-failed", cwd=project)
+    assert "1 cells to run" in retry.stdout
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has died; only its exit status waits to be read
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the runs die with their parent on Linux (prctl)")
+def test_killing_reproduce_stops_its_runs_and_a_new_one_goes_on(project):
+    spec = (project / "experiments" / "table99.yaml").read_text().replace("seeds: [0, 1]", "seeds: [0]")
+    (project / "experiments" / "table99.yaml").write_text(spec.replace("trainer.epochs=1", "trainer.epochs=400"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "BENCH_OUTPUT_ROOT": str(project / "outputs")}
+    parent = subprocess.Popen([sys.executable, "-m", "pnlp_bench.cli", "reproduce", "--budget", "smoke", "--tables", "99"],
+                              cwd=project, env=env, stdout=subprocess.PIPE, text=True)
+    line = ""
+    while "started" not in line:
+        line = parent.stdout.readline()
+        assert line, "reproduce ended before starting its cell"
+    child = int(line.split("(pid ")[1].split(",")[0])
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):  # the run dies with its parent (it would otherwise hold its run folder's lock)
+        if not alive(child):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the run outlived the killed bench reproduce")
+    plan = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", cwd=project)
+    assert "1 cells to run" in plan.stdout  # not recorded as failed: the next reproduce runs it
+
+
+FOLDS_TABLE = """
+table: 98
+title: folds
+requires: []
+base: [data=mtop_sample]
+seeds: [0]
+budgets:
+  full: {overrides: []}
+  one: {overrides: [], folds: [0.0]}
+columns:
+  - {name: EM, metric: exact_match, split: test, language: avg,
+     folds: {key: bottleneck.word_dropout, values: [0.0, 0.1, 0.2]}}
+rows:
+  - {name: BASE, overrides: [model=mixer_base], paper: {EM: 60.0}}
+"""
+
+
+def test_a_cross_validated_column_runs_one_cell_per_fold_and_reports_their_mean(tmp_path, monkeypatch):
+    from pnlp_bench.commands import table as tables
+
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "table98.yaml").write_text(FOLDS_TABLE)
+    monkeypatch.chdir(tmp_path)
+    spec = tables.load_spec("98")
+    assert len(spec.cells("full")) == 3 and len(spec.cells("one")) == 1
+    cells, _ = tables.plan(spec, "full", tmp_path / "outputs")
+    assert len({identity for *_, identity in cells}) == 3  # each fold is its own run
+    for value, (*_, (config_hash, version)) in zip((50.0, 60.0, 70.0), cells):
+        store.append(tmp_path / "outputs", {"status": "finished", "config_hash": config_hash, "code_version": version,
+                                            "seed": 0, "epochs": 1, "budget": "b", "parameters": {"total": 1},
+                                            "provenance": {"device": "cpu", "commit": "c" * 10, "date": "2026-12-01"},
+                                            "metrics": {"test": {"avg": {"exact_match": value}}}})
+    (cell,) = tables.aggregate(spec, "full", tmp_path / "outputs")
+    assert cell["ours_mean"] == pytest.approx(60.0) and cell["ours_std"] == pytest.approx(10.0) and cell["seeds"] == [0]
+    assert tables.coverage(spec, "full", tmp_path / "outputs") == (3, 3)
