@@ -99,7 +99,7 @@ def test_a_fresh_clone_lists_renders_and_plots_from_the_committed_records(projec
     assert reported.returncode == 0, reported.stderr[-2000:]
     assert (project / "results" / "curves_table99.png").stat().st_size > 1000
     readme = (project / "results" / "README.md").read_text()
-    assert "## Coverage" in readme and "| [99](table99.md) | smoke | 0 / 1 | 1 / 1 |" in readme
+    assert "## Coverage" in readme and "| [99](table99.md) | smoke | 0 / 1 | 1 / 1 | — | 2 runs, " in readme
 
 
 def test_aggregate_only_without_any_record_leaves_the_committed_table_as_it_is(project):

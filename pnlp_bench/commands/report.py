@@ -113,16 +113,19 @@ def curves_plot(table: dict[str, Any], output_root: Path, path: Path, results_di
     return True
 
 
-def coverage_row(table: dict[str, Any]) -> str:
-    """Cells at the paper's protocol / all cells with a paper number, and the mean |ours - paper| over them."""
+def coverage_row(table: dict[str, Any], walls: dict[str, float]) -> str:
+    """Cells at the paper's protocol / all cells with a paper number, the mean |ours - paper| over them, and
+    the compute of the runs behind the table (their wall-clock hours, from `walls`: run folder -> seconds)."""
     cells = [cell for cell in table["cells"] if cell["precision"] == "fp32" and cell["paper"] is not None]
     ours = [cell for cell in cells if cell["ours_mean"] is not None]
     paper = [cell for cell in ours if any(label.endswith("paper protocol") and "not the" not in label
                                           for label in cell.get("budget_label", []))]
     differences = [abs(cell["difference"]) for cell in paper if cell["difference"] is not None]
     mean = f"{sum(differences) / len(differences):.1f}" if differences else "—"
+    runs = {run_dir for cell in table["cells"] for run_dir in cell.get("run_dirs", [])}
+    hours = sum(walls.get(run_dir, 0.0) for run_dir in runs) / 3600
     return (f"| [{table['table']}]({stem_of(table)}.md) | {table['budget']} | {len(paper)} / {len(cells)} | "
-            f"{len(ours)} / {len(cells)} | {mean} |")
+            f"{len(ours)} / {len(cells)} | {mean} | {len(runs)} runs, {hours:.1f} h |")
 
 
 def stem_of(table: dict[str, Any]) -> str:
@@ -137,9 +140,13 @@ def report(results_dir: Path, output_root: Path) -> Path:
     if tables:
         lines += ["## Coverage", "",
                   "Cells with a paper number (fp32): how many ran at the paper's protocol, how many ran at all "
-                  "(any budget), and the mean absolute difference to the paper over the paper-protocol cells.", "",
-                  "| table | budget shown | at the paper's protocol | run | mean abs. difference |", "|---|---|---|---|---|"]
-        lines += [coverage_row(json.loads(path.read_text())) for path in tables]
+                  "(any budget), the mean absolute difference to the paper over the paper-protocol cells, and the "
+                  "wall-clock compute of the runs behind the table (on the hardware each table's provenance names).", "",
+                  "| table | budget shown | at the paper's protocol | run | mean abs. difference | compute |",
+                  "|---|---|---|---|---|---|"]
+        walls = {record.get("run_dir", ""): float(record.get("wall_seconds", 0.0))
+                 for record in store.records(output_root, results_dir) if record.get("status") == "finished"}
+        lines += [coverage_row(json.loads(path.read_text()), walls) for path in tables]
         lines += ["", "## Tables", ""]
     if tables:
         lines += ["| table | title | budget | plots |", "|---|---|---|---|"]

@@ -93,8 +93,9 @@ def log_tail(path: Path, size: int = 4000) -> str:
 
 
 def duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    return f"{minutes // 60}:{minutes % 60:02d}"
+    """h:mm:ss"""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 @dataclass

@@ -320,7 +320,8 @@ def display_columns(spec: TableSpec) -> list[Column]:
 def summarise(values: list[float]) -> tuple[float | None, float | None]:
     if not values:
         return None, None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+    # one run has no spread to show: its std is null (the table prints the number alone), never a made-up 0.0
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
 def metric_of(record: dict[str, Any], column: Column, precision: str) -> float | None:
