@@ -31,3 +31,18 @@ def test_glibc_takes_both_settings_and_numbers_do_not_change():
         torch.testing.assert_close(torch.nn.functional.gelu(x @ x.T[:, :256]), expected, rtol=0, atol=0)
     finally:
         host.keep_freed_memory(False)
+
+
+@pytest.mark.skipif(host._glibc() is None, reason="not glibc: mallopt's parameters do not apply")
+def test_evaluation_gives_large_blocks_back_and_training_keeps_its_heap_after_it():
+    try:
+        assert host.keep_freed_memory(True) and host._keeping
+        with host.large_blocks_returned():
+            assert not host._keeping  # glibc's defaults while the evaluation batches come and go
+        assert host._keeping
+        host.keep_freed_memory(False)
+        with host.large_blocks_returned():  # nothing to switch when the heap is not kept
+            assert not host._keeping
+        assert not host._keeping
+    finally:
+        host.keep_freed_memory(False)

@@ -205,3 +205,34 @@ def test_a_cross_validated_column_runs_one_cell_per_fold_and_reports_their_mean(
     (cell,) = tables.aggregate(spec, "full", tmp_path / "outputs")
     assert cell["ours_mean"] == pytest.approx(60.0) and cell["ours_std"] == pytest.approx(10.0) and cell["seeds"] == [0]
     assert tables.coverage(spec, "full", tmp_path / "outputs") == (3, 3)
+
+
+def test_a_single_run_cell_says_n_1_rather_than_a_spread_of_zero():
+    from pnlp_bench.commands import table as tables
+
+    assert tables.summarise([95.3]) == (95.3, None)
+    assert tables.fmt(*tables.summarise([95.3])) == "95.3 (n=1)"
+    assert tables.fmt(*tables.summarise([1.0, 3.0])) == "2.0 ± 1.4"
+
+
+def committed_tables() -> list[str]:
+    from pnlp_bench.commands import table as tables
+
+    return [tables.table_name(path) for path in tables.spec_files()]
+
+
+@pytest.mark.parametrize("name", committed_tables())
+def test_every_committed_table_renders_again_from_the_committed_records_alone(name, tmp_path, monkeypatch):
+    """What a fresh clone gets from `bench table N --aggregate-only`: the committed files, byte for byte."""
+    from pnlp_bench.commands import table as tables
+
+    monkeypatch.chdir(ROOT)
+    spec = tables.load_spec(name)
+    budget = tables.best_budget(spec, tmp_path / "no-local-store", ROOT / "results")
+    if budget is None:
+        pytest.skip(f"no committed record behind results/{spec.stem}.* (rendered before records were committed)")
+    cells = tables.aggregate(spec, budget, tmp_path / "no-local-store", ROOT / "results")
+    rendered = tables.write_results(spec, budget, cells, tmp_path / "results")
+    for path in rendered:
+        committed = ROOT / "results" / path.name
+        assert path.read_bytes() == committed.read_bytes(), f"results/{path.name} differs from its committed records' rendering"

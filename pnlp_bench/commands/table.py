@@ -320,7 +320,7 @@ def display_columns(spec: TableSpec) -> list[Column]:
 def summarise(values: list[float]) -> tuple[float | None, float | None]:
     if not values:
         return None, None
-    # one run has no spread to show: its std is null (the table prints the number alone), never a made-up 0.0
+    # one run has no spread to show: its std is null (the table prints "(n=1)"), never a made-up 0.0
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
@@ -386,7 +386,7 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
 def fmt(value: float | None, std: float | None = None) -> str:
     if value is None:
         return "—"
-    return f"{value:.1f}" if std is None else f"{value:.1f} ± {std:.1f}"
+    return f"{value:.1f} (n=1)" if std is None else f"{value:.1f} ± {std:.1f}"  # one run: no spread to show
 
 
 def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -> str:
@@ -394,7 +394,7 @@ def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -
     lines = [f"# {spec.heading}: {spec.title}", "", f"Paper: {spec.source}.", "",
              f"Budget profile `{budget}`: {described}", ""]
     lines += [f"- {note}" for note in spec.notes]
-    lines += ["", "Each cell: ours (mean ± std over seeds) / paper (source) / difference. — means not given or not run.", ""]
+    lines += ["", "Each cell: ours (mean ± std over seeds and folds; (n=1) for a single run) / paper (source) / difference. — means not given or not run.", ""]
     columns = display_columns(spec)
     header = ["model", "precision", "params (ours / paper)", *[column.name for column in columns]]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -32,7 +32,7 @@ from pnlp_bench.core.device import autocast_for, resolve_device
 from pnlp_bench.core.registry import ConfigError
 from pnlp_bench.core.checks import check_optimiser_and_device
 from pnlp_bench.mixer.distributed import Distributed, from_environment
-from pnlp_bench.core.host import check_allocator, prepare_host
+from pnlp_bench.core.host import check_allocator, large_blocks_returned, prepare_host
 
 
 @dataclass
@@ -124,6 +124,11 @@ def train_step(
 @torch.no_grad()
 def predict(model: torch.nn.Module, data: Featurized, split: str, config: TrainerConfig, device: torch.device) -> dict:
     """Predictions of a split as label strings (and tag strings per word, truncated words tagged O)."""
+    with large_blocks_returned():
+        return _predict(model, data, split, config, device)
+
+
+def _predict(model: torch.nn.Module, data: Featurized, split: str, config: TrainerConfig, device: torch.device) -> dict:
     model.eval()
     total = len(data.splits[split])
     seq_len = data.splits[split].word_ids.shape[1]
