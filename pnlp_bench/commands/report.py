@@ -123,9 +123,10 @@ def coverage_row(table: dict[str, Any], walls: dict[str, float]) -> str:
     differences = [abs(cell["difference"]) for cell in paper if cell["difference"] is not None]
     mean = f"{sum(differences) / len(differences):.1f}" if differences else "—"
     runs = {run_dir for cell in table["cells"] for run_dir in cell.get("run_dirs", [])}
-    hours = sum(walls.get(run_dir, 0.0) for run_dir in runs) / 3600
+    known = [walls[run_dir] for run_dir in runs if run_dir in walls]
+    compute = f"{len(runs)} runs, {sum(known) / 3600:.1f} h" if known else f"{len(runs)} runs, no record here"
     return (f"| [{table['table']}]({stem_of(table)}.md) | {table['budget']} | {len(paper)} / {len(cells)} | "
-            f"{len(ours)} / {len(cells)} | {mean} | {len(runs)} runs, {hours:.1f} h |")
+            f"{len(ours)} / {len(cells)} | {mean} | {compute} |")
 
 
 def stem_of(table: dict[str, Any]) -> str:
