@@ -152,7 +152,6 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
             each.log.close()
             wall = time.monotonic() - each.started
             record = store.finished(output_root).get(each.cell.identity)
-            spec = tables.load_spec(each.cell.table)
             if record is not None:
                 finished += 1
                 walls.append(wall)
@@ -170,7 +169,7 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
                 if record is not None:
                     tables.write_results(table_spec, budget, tables.aggregate(table_spec, budget, output_root, results_dir),
                                          results_dir)
-            done, needed = tables.coverage(spec, budget, output_root, results_dir)
+            done, needed = tables.coverage(tables.load_spec(each.cell.table), budget, output_root, results_dir)
             left = len(queue) + len(running)
             eta = duration(sum(walls) / len(walls) * left / jobs) if walls and left else "—"
             print(f"[{finished + failed}/{total}] {each.cell.name}: {outcome} · table {each.cell.table} at {budget}: "

@@ -220,7 +220,7 @@ def plan(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | No
     cells = []
     for row, group, seed, overrides in spec.cells(budget):
         try:
-            identity = cell_identity(overrides)
+            identity = cached_identity(tuple(overrides))  # a table is planned several times per command
         except HydraException as error:
             first_line = str(error).strip().splitlines()[0]
             raise ConfigError(f"{spec.path}: row {row.name!r}, budget {budget!r}: {first_line}") from None
@@ -230,7 +230,8 @@ def plan(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | No
 
 @functools.cache
 def cached_identity(overrides: tuple[str, ...]) -> tuple[str, str]:
-    """`cell_identity`, composed once per process: every fine-tuning cell of a row asks for its pretraining's."""
+    """`cell_identity`, composed once per process: a table is planned again for its coverage, its records and
+    its rendering, and every fine-tuning cell of a row asks for its pretraining's."""
     return cell_identity(list(overrides))
 
 

@@ -81,9 +81,13 @@ def records(output_root: str | Path, results_dir: str | Path | None = None) -> I
     yield from _lines(store_path(output_root))
 
 
+def _date(record: dict[str, Any]) -> str:
+    return str((record.get("provenance") or {}).get("date", ""))
+
+
 def _recency(record: dict[str, Any]) -> tuple[str, str]:
     """Which of two records of one identity wins: the later provenance date, then the content (deterministic)."""
-    return str((record.get("provenance") or {}).get("date", "")), json.dumps(record, sort_keys=True)
+    return _date(record), json.dumps(record, sort_keys=True)
 
 
 def _latest(records: Iterator[dict[str, Any]], status: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -126,8 +130,7 @@ def commit(results_dir: str | Path, new: list[dict[str, Any]]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def key(record: dict[str, Any]) -> tuple:
-        return (record.get("config_hash"), record.get("code_version"), record.get("seed"), record.get("status"),
-                str((record.get("provenance") or {}).get("date", "")))
+        return (record.get("config_hash"), record.get("code_version"), record.get("seed"), record.get("status"), _date(record))
 
     added = 0
     with FileLock(str(path) + ".lock"):
