@@ -31,7 +31,8 @@ commands:
   predict  a trained run's predictions for new text, one JSON line each (best.pt of the run folder)
            e.g. bench predict outputs/runs/mtop/mixer_base-1a2b3c4d "wake me up at seven"
            e.g. bench predict RUN_DIR --file utterances.txt   (- reads standard input)
-  help     this message
+  completion  a shell completion script: eval "$(bench completion bash)" (or zsh) in your shell's rc file
+  help     this message (bench --version: the package version)
 
 --quiet (any command) turns progress bars and summary tables off, for logs.
 
@@ -133,6 +134,12 @@ def tables_command(argv: list[str]) -> int:
     parser.add_argument("--rehash", action="store_true",
                         help="after an upgrade that changed which keys a cell's hash covers, re-key finished runs")
     args = parser.parse_args(argv)
+    specs = [tables.load_spec(tables.table_name(path)) for path in tables.spec_files()]
+    if args.budget != "auto" and not any(args.budget in spec.budgets for spec in specs):
+        known = sorted({budget for spec in specs for budget in spec.budgets})
+        from pnlp_bench.core.registry import ConfigError
+
+        raise ConfigError(f"bench tables --budget {args.budget!r}: no table has that budget; valid: auto, {', '.join(known)}")
     if args.rehash:
         from pnlp_bench.core import store
 
@@ -141,13 +148,15 @@ def tables_command(argv: list[str]) -> int:
     listing = Table(title=f"tables ({store_path_text(args)})")
     for column in ("table", "title", "budget", "status"):
         listing.add_column(column)
-    for path in tables.spec_files():
-        spec = tables.load_spec(tables.table_name(path))
+    for spec in specs:
         if args.budget == "auto":
             budget = tables.best_budget(spec, output_root, args.results_dir) or auto_budget(spec)
+            budget = budget if budget in spec.budgets else next(iter(spec.budgets))
+        elif args.budget not in spec.budgets:  # another table has it: say so here rather than show another budget
+            listing.add_row(spec.number, spec.title, args.budget, f"no {args.budget!r} budget ({', '.join(spec.budgets)})")
+            continue
         else:
             budget = args.budget
-        budget = budget if budget in spec.budgets else next(iter(spec.budgets))
         listing.add_row(spec.number, spec.title, budget, tables.status(spec, budget, output_root, args.results_dir))
     Console().print(listing)
     return 0
@@ -186,10 +195,35 @@ def predict_command(argv: list[str]) -> int:
     return predict_main([arg for arg in argv if arg != "quiet=true"])
 
 
+def completion_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.completion import main as completion_main
+
+    return completion_main(argv)
+
+
+def complete_command(argv: list[str]) -> int:
+    """What the completion script calls at each <TAB> (`bench __complete CWORD WORDS…`)."""
+    from pnlp_bench.commands.completion import complete
+
+    names = ["run", "pretrain", *(name for name in COMMANDS if not name.startswith("_")), "help"]
+    return complete(argv, names, main)
+
+
+def version_text() -> str:
+    import platform
+
+    from pnlp_bench import __version__
+
+    return f"pnlp-bench {__version__} (Python {platform.python_version()})"
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
         print(USAGE)
+        return
+    if argv[0] in {"--version", "-V", "version"}:
+        print(version_text())
         return
     command, rest = argv[0], argv[1:]
     if "--quiet" in rest:  # logs only: no progress bars or tables, for batch jobs and CI
@@ -210,20 +244,23 @@ def main(argv: list[str] | None = None) -> None:
         if failed:
             raise SystemExit(1)
         return
-    commands = {"table": table_command, "tables": tables_command, "report": report_command, "speed": speed_command,
-                "predict": predict_command, "reproduce": reproduce_command}
-    if command not in commands:
+    if command not in COMMANDS:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
     from pnlp_bench.core.errors import OneLineError
     from pnlp_bench.core.registry import ConfigError
 
     try:
-        raise SystemExit(commands[command](rest))
+        raise SystemExit(COMMANDS[command](rest))
     except (ConfigError, OneLineError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
+
+# `bench COMMAND`: run and pretrain go to Hydra (main), these take argparse flags
+COMMANDS = {"table": table_command, "tables": tables_command, "reproduce": reproduce_command, "report": report_command,
+            "speed": speed_command, "predict": predict_command, "completion": completion_command,
+            "__complete": complete_command}
 
 if __name__ == "__main__":
     main()

@@ -77,6 +77,10 @@ def test_wandb_logs_offline_without_an_account(tmp_path):
     offline_runs = list(tmp_path.glob("outputs/runs/*/*/wandb/offline-run-*"))
     assert offline_runs, "wandb wrote no offline run"
     assert list(offline_runs[0].glob("*.wandb"))
+    # the wandb run is named by the run's identity, so a resumed run continues it (resume="allow")
+    (record_path,) = tmp_path.glob("outputs/runs/*/*/metrics.json")
+    record = json.loads(record_path.read_text())
+    assert offline_runs[0].name.endswith(f"-{record['config_hash']}-{record['code_version']}")
 
 
 def test_wandb_is_never_imported_unless_chosen():

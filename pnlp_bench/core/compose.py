@@ -89,3 +89,11 @@ def config_identity(cfg: DictConfig) -> str:
     """The identity of a composed config (resolved here): what `bench run`, `bench table` and the store all
     call a run."""
     return resolved_identity(read_view(cfg))
+
+
+def cell_identity(cfg: DictConfig) -> str:
+    """The identity of the run's table cell: its config with the seed at its default, so the seeds of one cell
+    share it (a logger's group)."""
+    resolved = read_view(cfg)
+    resolved["seed"] = _defaults()["seed"]
+    return resolved_identity(resolved)

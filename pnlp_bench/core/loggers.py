@@ -43,7 +43,7 @@ WANDB_MODES = (None, "online", "offline", "disabled")  # null: wandb's own defau
 class WandbConfig:
     project: str = "pnlp-bench"
     entity: str | None = None
-    group: str | None = None
+    group: str | None = None  # null: the run's table cell (data/model-<identity without the seed>), so seeds group
     tags: list[str] = field(default_factory=list)
     mode: str | None = None  # null: wandb's own default (WANDB_MODE); or online / offline / disabled
 
@@ -54,13 +54,18 @@ class WandbConfig:
 
 
 class WandbLogger:
-    def __init__(self, config: WandbConfig, run_config: dict[str, Any], run_dir: Path, run_name: str) -> None:
+    """One wandb run per run identity: its id is the identity (config hash and code version), with
+    resume="allow", so a resumed `bench run` continues the same wandb run rather than starting a second one."""
+
+    def __init__(self, config: WandbConfig, run_config: dict[str, Any], run_dir: Path, run_name: str, run_id: str,
+                 group: str) -> None:
         import wandb
 
         self.wandb = wandb
         self.run = wandb.init(
-            project=config.project, entity=config.entity, group=config.group, tags=list(config.tags),
-            mode=config.mode, config=run_config, dir=str(run_dir), name=run_name, reinit="finish_previous",
+            project=config.project, entity=config.entity, group=config.group or group, tags=list(config.tags),
+            mode=config.mode, config=run_config, dir=str(run_dir), name=run_name, id=run_id, resume="allow",
+            reinit="finish_previous",
         )
 
     def log_epoch(self, entry: dict[str, Any]) -> None:
@@ -89,5 +94,6 @@ def build_none(config: NoLoggerConfig, **_: Any) -> NoLogger:
 
 
 @LOGGERS.register("wandb", WandbConfig)
-def build_wandb(config: WandbConfig, run_config: dict[str, Any], run_dir: Path, run_name: str) -> WandbLogger:
-    return WandbLogger(config, run_config, run_dir, run_name)
+def build_wandb(config: WandbConfig, run_config: dict[str, Any], run_dir: Path, run_name: str, run_id: str,
+                group: str) -> WandbLogger:
+    return WandbLogger(config, run_config, run_dir, run_name, run_id, group)

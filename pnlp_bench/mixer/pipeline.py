@@ -19,7 +19,7 @@ from rich.table import Table
 from pnlp_bench.core import store
 from pnlp_bench.core.atomic import write_json_atomic, write_text_atomic
 from pnlp_bench.core.checkpoint import load_checkpoint
-from pnlp_bench.core.compose import options
+from pnlp_bench.core.compose import cell_identity, options
 from pnlp_bench.core.device import resolve_precision
 from pnlp_bench.core.loggers import LOGGERS
 from pnlp_bench.core.provenance import code_state, provenance
@@ -140,7 +140,9 @@ def run_mixer(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 logs
         logger_options = {"name": "none"}
     logger = LOGGERS.build(
-        logger_options.pop("name"), logger_options, "logger", run_config=options(cfg), run_dir=run_dir, run_name=run_dir.name
+        logger_options.pop("name"), logger_options, "logger", run_config=options(cfg), run_dir=run_dir,
+        run_name=run_dir.name, run_id=f"{identity['config_hash']}-{identity['code_version']}",
+        group=f"{run_dir.parent.name}/{run_dir.name.rsplit('-', 1)[0]}-{cell_identity(cfg)}",
     )
     try:
         result = train(
