@@ -1,4 +1,4 @@
-"""The `bench` command: run, pretrain, table, tables, report."""
+"""The `bench` command: run, pretrain, table, tables, report, speed, reproduce, predict, export."""
 
 from __future__ import annotations
 
@@ -28,9 +28,12 @@ commands:
            e.g. bench speed presets=[xs,base] device=cpu --quick
            bench speed length: BiGS against attention, time and peak memory per sequence length
            -> results/bigs_length.md, e.g. bench speed length profile=cpu lengths=[128,512] --quick
-  predict  a trained run's predictions for new text, one JSON line each (best.pt of the run folder)
-           e.g. bench predict outputs/runs/mtop/mixer_base-1a2b3c4d "wake me up at seven"
-           e.g. bench predict RUN_DIR --file utterances.txt   (- reads standard input)
+  predict  a trained run's predictions for new text, one JSON line each (a run folder or a bench export folder)
+           e.g. bench predict outputs/runs/mtop/mixer_base-1a2b3c4d "wake me up at seven" --top-k 3
+           e.g. bench predict RUN_DIR --file utterances.txt --batch-size 256   (- reads standard input)
+  export   a trained run as a Hugging Face style folder (hf), with int8 weights (int8), or as ONNX (onnx)
+           e.g. bench export RUN_DIR --format hf   (-> RUN_DIR/export/hf; --out DIR elsewhere)
+           e.g. bench export RUN_DIR --format int8;  bench predict RUN_DIR/export/int8 "wake me up at seven"
   help     this message
 
 --quiet (any command) turns progress bars and summary tables off, for logs.
@@ -186,6 +189,12 @@ def predict_command(argv: list[str]) -> int:
     return predict_main([arg for arg in argv if arg != "quiet=true"])
 
 
+def export_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.export import main as export_main
+
+    return export_main([arg for arg in argv if arg != "quiet=true"])
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
@@ -211,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(1)
         return
     commands = {"table": table_command, "tables": tables_command, "report": report_command, "speed": speed_command,
-                "predict": predict_command, "reproduce": reproduce_command}
+                "predict": predict_command, "reproduce": reproduce_command,
+                "export": export_command}
     if command not in commands:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
