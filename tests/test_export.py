@@ -28,8 +28,8 @@ from pnlp_bench.mixer.quantize import int8_copy
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("export")
-    cfg = compose_config(["model=mixer_xs", "trainer=smoke", "trainer.epochs=1", "data.train_limit=200",
-                          "quantize.int8=true", "quiet=true", f"output_root={root / 'outputs'}"])
+    cfg = compose_config(["model=mixer_xs", "trainer=smoke", "trainer.epochs=1", "data.train_limit=200", "data.eval_limit=60",
+                          "data.test_limit=60", "quantize.int8=true", "quiet=true", f"output_root={root / 'outputs'}"])
     run_mixer(cfg, root / "run")
     return root / "run"
 
