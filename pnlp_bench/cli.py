@@ -1,4 +1,4 @@
-"""The `bench` command: run, pretrain, table, tables, report."""
+"""The `bench` command: run, pretrain, table, tables, report, speed, reproduce, predict, export."""
 
 from __future__ import annotations
 
@@ -28,9 +28,12 @@ commands:
            e.g. bench speed presets=[xs,base] device=cpu --quick
            bench speed length: BiGS against attention, time and peak memory per sequence length
            -> results/bigs_length.md, e.g. bench speed length profile=cpu lengths=[128,512] --quick
-  predict  a trained run's predictions for new text, one JSON line each (best.pt of the run folder)
-           e.g. bench predict outputs/runs/mtop/mixer_base-1a2b3c4d "wake me up at seven"
-           e.g. bench predict RUN_DIR --file utterances.txt   (- reads standard input)
+  predict  a trained run's predictions for new text, one JSON line each (a run folder or a bench export folder)
+           e.g. bench predict outputs/runs/mtop/mixer_base-1a2b3c4d "wake me up at seven" --top-k 3
+           e.g. bench predict RUN_DIR --file utterances.txt --batch-size 256   (- reads standard input)
+  export   a trained run as a Hugging Face style folder (hf), with int8 weights (int8), or as ONNX (onnx)
+           e.g. bench export RUN_DIR --format hf   (-> RUN_DIR/export/hf; --out DIR elsewhere)
+           e.g. bench export RUN_DIR --format int8;  bench predict RUN_DIR/export/int8 "wake me up at seven"
   completion  a shell completion script: eval "$(bench completion bash)" (or zsh) in your shell's rc file
   help     this message (bench --version: the package version)
 
@@ -195,6 +198,12 @@ def predict_command(argv: list[str]) -> int:
     return predict_main([arg for arg in argv if arg != "quiet=true"])
 
 
+def export_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.export import main as export_main
+
+    return export_main([arg for arg in argv if arg != "quiet=true"])
+
+
 def completion_command(argv: list[str]) -> int:
     from pnlp_bench.commands.completion import main as completion_main
 
@@ -259,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
 
 # `bench COMMAND`: run and pretrain go to Hydra (main), these take argparse flags
 COMMANDS = {"table": table_command, "tables": tables_command, "reproduce": reproduce_command, "report": report_command,
-            "speed": speed_command, "predict": predict_command, "completion": completion_command,
+            "speed": speed_command, "predict": predict_command, "export": export_command, "completion": completion_command,
             "__complete": complete_command}
 
 if __name__ == "__main__":

@@ -21,12 +21,14 @@ and depth.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pnlp_bench.mixer.data.features import LabelSpace
 from pnlp_bench.mixer.models.bottleneck import PAD
 from pnlp_bench.mixer.models.mixer import Mixer, MixerBlock
 from pnlp_bench.mixer.models.pnlp import PNLPModel
@@ -47,6 +49,28 @@ def padded_inputs(projection: Projection, words: Sequence[str], seq_len: int) ->
         values[0, : len(words)] = features.values
     mask = torch.zeros(1, seq_len, dtype=torch.bool)
     mask[0, : len(words)] = True
+    return indices, mask, values
+
+
+def padded_batch(
+    projection: Projection, word_lists: Sequence[Sequence[str]], seq_len: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Several utterances as one padded batch (features, mask, values) of [B, S, k]: row b is what
+    `padded_inputs` gives for utterance b; the projection sees each distinct word of the batch once."""
+    word_lists = [list(words)[:seq_len] for words in word_lists]
+    unique = list(dict.fromkeys(word for words in word_lists for word in words))
+    features = projection.word_features(unique)
+    row_of = {word: row for row, word in enumerate(unique)}
+    batch, width = len(word_lists), features.indices.shape[1]
+    indices = torch.full((batch, seq_len, width), PAD, dtype=features.indices.dtype)
+    values = None if features.values is None else torch.zeros(batch, seq_len, width, dtype=features.values.dtype)
+    mask = torch.zeros(batch, seq_len, dtype=torch.bool)
+    for row, words in enumerate(word_lists):
+        rows = torch.tensor([row_of[word] for word in words], dtype=torch.long)
+        indices[row, : len(words)] = features.indices[rows]
+        if values is not None:
+            values[row, : len(words)] = features.values[rows]
+        mask[row, : len(words)] = True
     return indices, mask, values
 
 
@@ -205,3 +229,58 @@ class MixerPredictor:
     def predict(self, words: Sequence[str]) -> dict[str, torch.Tensor]:
         """The head's predictions (`label`, and `tags` for the n words where the head tags)."""
         return self.model.head.predict(self.outputs(words))
+
+
+def predictor_for(model: PNLPModel, projection: Projection, seq_len: int) -> Callable[[list[str]], dict[str, torch.Tensor]]:
+    """The head's predictions for one utterance: `MixerPredictor` for the MLP-Mixer, else the padded model."""
+    if isinstance(model.backbone, Mixer):
+        return MixerPredictor(model, projection, seq_len).predict
+
+    def padded(words: list[str]) -> dict[str, torch.Tensor]:
+        features, mask, values = padded_inputs(projection, words, seq_len)
+        with torch.inference_mode():
+            outputs = model(features, mask, values)
+        return model.head.predict(outputs, mask)
+
+    return padded
+
+
+class TextPredictor:
+    """What `bench predict` prints for each utterance (a list of words): its label, the label's probability
+    (softmax of the label logits), the `top_k` likeliest labels as [label, probability] (when top_k > 0) and
+    the per-word tags of heads that tag. `one` serves a single utterance (through `MixerPredictor` for the
+    MLP-Mixer); `many` runs a batch through the padded model. Both give the same labels and tags; the
+    probabilities agree up to float rounding (summation order)."""
+
+    def __init__(self, model: PNLPModel, projection: Projection, seq_len: int, labels: LabelSpace, top_k: int = 0) -> None:
+        self.model, self.projection, self.seq_len, self.labels = model.eval(), projection, seq_len, labels
+        self.top_k = min(top_k, len(labels.labels))
+        self.fast = MixerPredictor(self.model, projection, seq_len) if isinstance(model.backbone, Mixer) else None
+
+    def one(self, words: Sequence[str]) -> dict[str, Any]:
+        words = list(words)[: self.seq_len]
+        if self.fast is None:
+            return self.many([words])[0]
+        outputs = self.fast.outputs(words)
+        head = self.model.head
+        return self.described(words, head.predict(outputs), head.label_probabilities(outputs), 0)
+
+    @torch.inference_mode()
+    def many(self, word_lists: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+        word_lists = [list(words)[: self.seq_len] for words in word_lists]
+        features, mask, values = padded_batch(self.projection, word_lists, self.seq_len)
+        outputs = self.model(features, mask, values)
+        predicted = self.model.head.predict(outputs, mask)
+        probabilities = self.model.head.label_probabilities(outputs)
+        return [self.described(words, predicted, probabilities, row) for row, words in enumerate(word_lists)]
+
+    def described(self, words: list[str], predicted: dict[str, torch.Tensor], probabilities: torch.Tensor, row: int) -> dict[str, Any]:
+        label = int(predicted["label"][row])
+        result: dict[str, Any] = {"label": self.labels.labels[label], "probability": float(probabilities[row, label])}
+        if self.top_k:
+            best = probabilities[row].topk(self.top_k)
+            result["top_k"] = [[self.labels.labels[int(index)], float(value)] for value, index in zip(best.values, best.indices)]
+        if "tags" in predicted and self.labels.tags:
+            tags = predicted["tags"][row, : len(words)].tolist()
+            result["tags"] = [[word, self.labels.tags[tag]] for word, tag in zip(words, tags)]
+        return result

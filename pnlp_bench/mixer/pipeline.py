@@ -21,6 +21,7 @@ from pnlp_bench.core.atomic import write_json_atomic, write_text_atomic
 from pnlp_bench.core.checkpoint import load_checkpoint
 from pnlp_bench.core.compose import cell_identity, options
 from pnlp_bench.core.device import resolve_precision
+from pnlp_bench.core.identity import with_renamed_keys
 from pnlp_bench.core.loggers import LOGGERS
 from pnlp_bench.core.provenance import code_state, provenance
 from pnlp_bench.core.record import RunRecord, finished_record, run_identity, seed_everything
@@ -231,18 +232,29 @@ def load_trained(run_dir: Path) -> tuple[PNLPModel, Projection, DataConfig, Labe
     missing = [key for key in ("model", "config", "label_space") if key not in checkpoint]
     if missing:
         raise ConfigError(f"{checkpoint_path}: not a pNLP-Mixer checkpoint (no {', '.join(missing)})")
-    cfg = OmegaConf.create(checkpoint["config"])
+    labels = LabelSpace(labels=list(checkpoint["label_space"]["labels"]), tags=list(checkpoint["label_space"]["tags"]))
+    model, projection, data_config = rebuild_trained(
+        checkpoint["config"], labels, checkpoint.get("projection_state"), checkpoint_path
+    )
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), projection, data_config, labels
+
+
+def rebuild_trained(
+    config: dict[str, Any], labels: LabelSpace, projection_state: dict[str, Any] | None, where: Path
+) -> tuple[PNLPModel, Projection, DataConfig]:
+    """The (untrained) model, the projection and the data config a run's resolved config describes; keys
+    renamed since the run was recorded (data.max_words) read as today's. `where` names the file in errors."""
+    cfg = OmegaConf.create(with_renamed_keys(config))
     if cfg.backbone.name == "bigs":
-        raise ConfigError(f"{checkpoint_path}: a BiGS run; bench predict serves pNLP-Mixer runs")
+        raise ConfigError(f"{where}: a BiGS run; bench predict serves pNLP-Mixer runs")
     data_options = options(cfg.data)
     data_config = DataConfig(**{key: data_options[key] for key in ("name", "max_length", "head", "head_options")})
-    labels = LabelSpace(labels=list(checkpoint["label_space"]["labels"]), tags=list(checkpoint["label_space"]["tags"]))
     model = build_model(cfg, data_config, SimpleNamespace(labels=labels))
-    model.load_state_dict(checkpoint["model"])
     projection_options = options(cfg.projection)
     projection = PROJECTIONS.build(projection_options.pop("name"), projection_options, "projection")
     if hasattr(projection, "load_state"):
-        if "projection_state" not in checkpoint:
-            raise ConfigError(f"{checkpoint_path}: projection {cfg.projection.name!r} needs its fitted state, which this checkpoint lacks")
-        projection.load_state(checkpoint["projection_state"])
-    return model.eval(), projection, data_config, labels
+        if projection_state is None:
+            raise ConfigError(f"{where}: projection {cfg.projection.name!r} needs its fitted state, which it lacks")
+        projection.load_state(projection_state)
+    return model, projection, data_config

@@ -204,6 +204,10 @@ class IntentSlotHead(nn.Module):
         ) if scores.shape[0] else scores.argmax(-1)
         return {"tags": tags, "label": label}
 
+    def label_probabilities(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[B, intents]: the softmax of the intent logits (the probability `bench predict` reports)."""
+        return torch.softmax(outputs["intent_logits"].float(), dim=-1)
+
     def paper_comparable_parameters(self) -> int:
         """The paper's counts cover the token head only (see docs); the intent head is reported apart."""
         return sum(p.numel() for p in self.tagger.parameters())
@@ -237,6 +241,10 @@ class ClassificationHead(nn.Module):
 
     def predict(self, outputs: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return {"label": outputs["logits"].argmax(-1)}
+
+    def label_probabilities(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[B, labels]: the softmax of the label logits."""
+        return torch.softmax(outputs["logits"].float(), dim=-1)
 
     def paper_comparable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
