@@ -227,9 +227,11 @@ class OnnxPredictor:
 
     unknown: what a word missing from the table gets: "empty" (no buckets, what a runtime without pnlp_bench
     does), "project" (the projection rebuilt from featurizer.json computes it exactly), "auto" (project where
-    the folder says the projection can be rebuilt, else empty). threads: onnxruntime's intra-op threads."""
+    the folder says the projection can be rebuilt, else empty). threads: onnxruntime's intra-op threads; one by
+    default, as `MixerPredictor` serves one utterance (None: onnxruntime's default, a spinning thread per core,
+    which on a shared machine competes with everything else)."""
 
-    def __init__(self, folder: Path, unknown: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, folder: Path, unknown: str = "auto", threads: int | None = 1) -> None:
         import onnxruntime
 
         self.folder = Path(folder)
@@ -259,8 +261,8 @@ class OnnxPredictor:
             self.projection = PROJECTIONS.build(spec["name"], spec["config"], f"{self.folder / FEATURIZER_FILE}: projection")
         labels = json.loads((self.folder / LABELS_FILE).read_text(encoding="utf-8"))
         self.labels = LabelSpace(labels=labels["labels"], tags=labels["tags"])
-        self.decode, self.output_names = labels["decode"], labels["outputs"]
-        if self.decode == "viterbi":
+        self.decode_rule, self.output_names = labels["decode"], labels["outputs"]
+        if self.decode_rule == "viterbi":
             self._start = bio_transitions(self.labels.tags)[0]
             self._inside, self._begins = bio_structure(self.labels.tags)
         options = onnxruntime.SessionOptions()
@@ -312,15 +314,19 @@ class OnnxPredictor:
         if not words:
             raise ValueError("OnnxPredictor needs at least one word")
         n = min(len(words), self.seq_len)
-        outputs = self.outputs([words])
+        predicted = self.decode(self.outputs([words]), torch.ones(1, n, dtype=torch.bool))
+        return {name: value[:, :n] if name == "tags" else value for name, value in predicted.items()}
+
+    def decode(self, outputs: dict[str, np.ndarray], mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`head.predict` on the graph's outputs: `label` [B] and `tags` [B, n] (0 past each row's words), where
+        mask [B, n] marks the word positions of the first n <= S."""
         if "logits" in outputs:
             return {"label": torch.from_numpy(outputs["logits"].argmax(-1))}
-        tag_logits = torch.from_numpy(outputs["tag_logits"][:, :n])
-        if self.decode == "viterbi":
-            mask = torch.ones(1, n, dtype=torch.bool)
+        tag_logits = torch.from_numpy(outputs["tag_logits"][:, : mask.shape[1]])
+        if self.decode_rule == "viterbi":
             tags = bio_viterbi_decode(F.log_softmax(tag_logits, dim=-1), mask, self._start, self._inside, self._begins)
         else:
-            tags = tag_logits.argmax(-1)
+            tags = tag_logits.argmax(-1).masked_fill(~mask, 0)
         return {"tags": tags, "label": torch.from_numpy(outputs["intent_logits"].argmax(-1))}
 
 
@@ -335,34 +341,38 @@ def parity(model: PNLPModel, projection: Projection, folder: Path, utterances: S
     predictor = OnnxPredictor(folder, unknown="project" if projection_name(projection) else "empty")
     seq_len = predictor.seq_len
     model = model.eval()
+    cut = [list(words)[:seq_len] for words in utterances]
+    vocabulary = {word: row for row, word in enumerate(dict.fromkeys(word for words in cut for word in words))}
+    table = projection.word_features(list(vocabulary))  # once for all utterances, as training featurizes
     differences: dict[str, float] = {}
     labels_agree = tags_agree = utterances_agree = words = 0
-    for start in range(0, len(utterances), batch_size):
-        chunk = [list(words)[:seq_len] for words in utterances[start : start + batch_size]]
-        padded = [padded_inputs(projection, words, seq_len) for words in chunk]
-        mask = torch.cat([inputs[1] for inputs in padded])
-        values = None if padded[0][2] is None else torch.cat([inputs[2] for inputs in padded])
+    for start in range(0, len(cut), batch_size):
+        chunk = cut[start : start + batch_size]
+        rows = torch.full((len(chunk), seq_len), -1, dtype=torch.long)
+        for row, words_of_row in enumerate(chunk):
+            rows[row, : len(words_of_row)] = torch.tensor([vocabulary[word] for word in words_of_row], dtype=torch.long)
+        mask = rows >= 0
+        features = table.indices.long()[rows.clamp(min=0)].masked_fill(~mask[..., None], PAD)
+        values = None if table.values is None else table.values.float()[rows.clamp(min=0)] * mask[..., None]
         with torch.inference_mode():
-            expected = model(torch.cat([inputs[0] for inputs in padded]), mask, values)
+            expected = model(features, mask, values)
             expected_predictions = model.head.predict(expected, mask)
-        got = {name: torch.from_numpy(array) for name, array in predictor.outputs(chunk).items()}
-        for name, array in got.items():
-            reference = expected[name].float()
-            gap = (array - reference).abs()
+        outputs = predictor.outputs(chunk)
+        for name, array in outputs.items():
+            gap = (torch.from_numpy(array) - expected[name].float()).abs()
             gap = gap[mask] if name == "tag_logits" else gap
             differences[name] = max(differences.get(name, 0.0), float(gap.max()) if gap.numel() else 0.0)
-        for row, words_of_row in enumerate(chunk):
-            predicted = predictor.predict(words_of_row)
-            labels_agree += int(predicted["label"][0] == expected_predictions["label"][row])
-            if "tags" in predicted:
-                same = predicted["tags"][0] == expected_predictions["tags"][row, : len(words_of_row)]
-                tags_agree += int(same.sum())
-                utterances_agree += int(bool(same.all()))
-                words += len(words_of_row)
-    result: dict[str, Any] = {"utterances": len(utterances), "max_abs_diff": differences,
-                              "label_agreement": labels_agree / max(len(utterances), 1)}
+        predicted = predictor.decode(outputs, mask)
+        labels_agree += int((predicted["label"] == expected_predictions["label"]).sum())
+        if "tags" in predicted:
+            same = (predicted["tags"] == expected_predictions["tags"]) | ~mask
+            tags_agree += int((same & mask).sum())
+            utterances_agree += int(same.all(dim=1).sum())
+            words += int(mask.sum())
+    result: dict[str, Any] = {"utterances": len(cut), "max_abs_diff": differences,
+                              "label_agreement": labels_agree / max(len(cut), 1)}
     if words:
-        result |= {"tag_agreement": tags_agree / words, "utterances_with_identical_tags": utterances_agree / len(utterances)}
+        result |= {"tag_agreement": tags_agree / words, "utterances_with_identical_tags": utterances_agree / len(cut)}
     return result
 
 
