@@ -192,3 +192,48 @@ def test_what_cannot_be_exported_or_served_fails_in_one_line(trained, tmp_path):
     with pytest.raises(ConfigError, match=r"featurizer.json: format 'other', expected 'pnlp-bench onnx v1'") as error:
         OnnxPredictor(copy)
     assert "\n" not in str(error.value)
+
+
+def test_the_readme_minhash_recipe_gives_the_projections_buckets(trained):
+    """The recipe a runtime without pnlp_bench follows for a word outside the table, written out from the
+    README's steps (WordPiece from the tokenizers library, hashes from xxhash), equals the projection."""
+    import xxhash
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
+    from tokenizers.models import WordPiece
+
+    from pnlp_bench.core.paths import MBERT_CASED_VOCAB
+
+    readme = (trained["folder"] / "README.md").read_text()
+    assert "0x9E3779B1" in readme and "marker 0x02" in readme
+    config = trained["projection"].config
+    vocab = MBERT_CASED_VOCAB.read_text(encoding="utf-8").split("\n")[:-1]
+    tokenizer = Tokenizer(WordPiece({piece: index for index, piece in enumerate(vocab)}, unk_token="[UNK]",
+                                    max_input_chars_per_word=100))
+    tokenizer.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                                      lowercase=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    mask64 = (1 << 64) - 1
+
+    def grams(text: str, marker: bytes) -> list[bytes]:
+        if len(text) < 3:
+            return [marker + text.encode()]
+        return [marker + text[start : start + 3].encode() for start in range(len(text) - 2)]
+
+    def buckets(word: str) -> list[int]:
+        pieces = tokenizer.encode(word, add_special_tokens=False).tokens
+        if not pieces or "[UNK]" in pieces:
+            word_grams = grams(word, b"\x02")
+        else:
+            word_grams = [gram for piece in pieces for gram in (
+                [b"\x00" + piece.encode()] if piece.startswith("[") and piece.endswith("]")
+                else grams(piece[2:], b"\x01") if piece.startswith("##") else grams(piece, b"\x00"))]
+        fingerprint = [mask64] * config.num_hashes
+        for gram in word_grams:
+            first = xxhash.xxh64_intdigest(gram, seed=config.seed)
+            second = xxhash.xxh64_intdigest(gram, seed=config.seed + 0x9E3779B1) | 1
+            fingerprint = [min(value, (first + i * second) & mask64) for i, value in enumerate(fingerprint)]
+        return [value % config.feature_size for value in fingerprint]
+
+    words = ["alarm", "Übermorgen", "reminders", "a", "東京", "x" * 120, "zqxjwv"]
+    expected = trained["projection"].word_features(words).indices.tolist()
+    assert [buckets(word) for word in words] == expected

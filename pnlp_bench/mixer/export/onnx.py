@@ -53,7 +53,7 @@ UNKNOWN_WORDS = (
     "A word missing from the table is a word position (mask true) with no buckets (every id -1): the model "
     "sees the bottleneck's bias there, as for a word whose features were dropped. Exact features for it come "
     "from the projection named in featurizer.json (OnnxPredictor(folder, unknown='project') rebuilds it with "
-    "pnlp_bench; the recipe is in README.md)."
+    "pnlp_bench; the recipe for a runtime without it is in this folder's README.md)."
 )
 # Utterances of table words the export runs through both torch and onnxruntime to check itself.
 CHECK_UTTERANCES, CHECK_WORDS = 32, 12
@@ -131,8 +131,8 @@ def export_onnx(
     has_values = features.values is not None
     if has_values:
         write_atomic_bytes(out_dir / VALUES_FILE, features.values.float().numpy().astype("<f4").tobytes())
-    name = projection_name(projection)
-    rebuildable = name is not None and not hasattr(projection, "load_state")
+    registered = projection_name(projection)
+    rebuildable = registered is not None and not hasattr(projection, "load_state")
     featurizer = {
         "format": FORMAT,
         "seq_len": seq_len,
@@ -143,7 +143,7 @@ def export_onnx(
         "table": {"words": len(table_words), "features": FEATURES_FILE, "features_dtype": table_dtype,
                   "values": VALUES_FILE if has_values else None, "values_dtype": "<f4" if has_values else None,
                   "shape": [len(table_words), width]},
-        "projection": {"name": name, "cache_key": projection.cache_key(), "rebuildable": rebuildable,
+        "projection": {"name": registered, "cache_key": projection.cache_key(), "rebuildable": rebuildable,
                        "config": dataclasses.asdict(projection.config) if rebuildable else None},
         "unknown_words": UNKNOWN_WORDS,
         "words": table_words,
@@ -354,12 +354,14 @@ def parity(model: PNLPModel, projection: Projection, folder: Path, utterances: S
         mask = rows >= 0
         features = table.indices.long()[rows.clamp(min=0)].masked_fill(~mask[..., None], PAD)
         values = None if table.values is None else table.values.float()[rows.clamp(min=0)] * mask[..., None]
+        device = next(model.parameters()).device
         with torch.inference_mode():
-            expected = model(features, mask, values)
-            expected_predictions = model.head.predict(expected, mask)
+            on_device = model(features.to(device), mask.to(device), None if values is None else values.to(device))
+            expected = {name: value.float().cpu() for name, value in on_device.items()}
+            expected_predictions = {name: value.cpu() for name, value in model.head.predict(on_device, mask.to(device)).items()}
         outputs = predictor.outputs(chunk)
         for name, array in outputs.items():
-            gap = (torch.from_numpy(array) - expected[name].float()).abs()
+            gap = (torch.from_numpy(array) - expected[name]).abs()
             gap = gap[mask] if name == "tag_logits" else gap
             differences[name] = max(differences.get(name, 0.0), float(gap.max()) if gap.numel() else 0.0)
         predicted = predictor.decode(outputs, mask)
@@ -461,7 +463,8 @@ at most 100 characters per word).
 2. The grams of each piece: a `##` piece's text after `##` with marker byte 0x01, any other piece with 0x00; \
 the UTF-8 character trigrams of that text, or the text whole when under 3 characters; a special token `[X]` \
 is one gram (0x00 + its bytes). A word WordPiece cannot split (no piece, or `[UNK]`): the trigrams of the \
-word itself with marker 0x02. Each gram is the marker byte followed by the UTF-8 bytes.
+word itself (the word whole when under 3 characters) with marker 0x02. Each gram is the marker byte followed by the UTF-8 bytes.
 3. For each gram g: h1 = xxh64(g, seed), h2 = xxh64(g, seed + 0x9E3779B1) | 1, and h_i = h1 + i*h2 mod 2^64 \
 for i = 0 … n-1. The word's fingerprint is the element-wise minimum over all its grams (pieces included).
-4. Its n bucket ids are fingerprint_i mod F (repeats count twice)."""
+4. Its n bucket ids are fingerprint_i mod F, in order (an id that occurs twice counts twice).
+The vocabulary's digest (the first 16 hex digits of its sha256) is in featurizer.json's projection.cache_key."""
