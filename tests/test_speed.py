@@ -158,6 +158,12 @@ def test_bench_speed_quick_writes_a_well_formed_report(tmp_path):
     assert training["plain"]["samples_per_second"]["median"] > 0 and training["ratio_to_plain"] > 0
     assert any("against the plain path" in row["figure"] for row in record["ratios"])
     assert {row["target"].split(" ")[0] for row in record["targets"]} >= {"multiATIS", "IMDB", "fingerprint", "BASE"}
+    # onnxruntime (a dev dependency) served the same weights in the same alternation, against the same baseline
+    latency = record["latency"][0]
+    assert latency["onnx"].startswith("onnx: onnxruntime") and {row["path"] for row in latency["rows"]} >= {"onnx", "predictor"}
+    assert latency["analysis"]["onnx_agreement"] >= 0.9 * latency["utterances"]
+    onnx_figures = [row for row in record["ratios"] if "(onnx)" in row["figure"]]
+    assert any("against the predictor" in row["figure"] for row in onnx_figures) and all(row["ratio"] > 0 for row in onnx_figures)
     profiled = training["analysis"]["step_profile"]
     if not torch.cuda.is_available():  # the CPU step profile: shares of a real step, the matmul-only bound above it
         assert abs(sum(profiled["shares"].values()) - 1.0) < 1e-6 and profiled["shares"]["matmul"] > 0

@@ -10,7 +10,9 @@ Figures (each for the fast path and the dense reference of `pnlp_bench/mixer/ref
    fused Adam and bf16 autocast on CUDA, optional torch.compile. The reference builds dense per-sample
    features on the CPU in the loop, as public code does, and trains a dense `nn.Linear` bottleneck;
 3. single-utterance CPU latency (p50, p99) for the presets in `latency_presets`, words in, prediction out
-   ("end to end") and model only, fp32, and int8 when `pnlp_bench.mixer.quantize` is importable;
+   ("end to end") and model only, fp32, and int8 when `pnlp_bench.mixer.quantize` is importable; beside
+   `MixerPredictor`, the same weights exported to ONNX and served by onnxruntime (`pnlp_bench/mixer/export/onnx.py`),
+   when onnx and onnxruntime import (the `export` extra; else the report says it was not measured);
 4. FLOPs per training sample (counted by torch's FlopCounterMode) against the matmul rate the machine
    sustains, which says whether a target is within reach of this hardware.
 

@@ -35,8 +35,8 @@ from pnlp_bench.commands.speed.harness import (
 )
 from pnlp_bench.commands.speed.workload import Models, imdb_words
 from pnlp_bench.core.device import resolve_precision
-from pnlp_bench.mixer.data.base import Example
-from pnlp_bench.mixer.data.features import Featurized, featurize
+from pnlp_bench.mixer.data.base import DataConfig, Example
+from pnlp_bench.mixer.data.features import Featurized, LabelSpace, featurize
 from pnlp_bench.mixer.inference import MixerPredictor, padded_inputs
 from pnlp_bench.mixer.projection.minhash import MinHashProjection, fingerprint_table
 from pnlp_bench.mixer.reference import DenseReferenceFeaturizer, DenseReferenceModel
@@ -348,6 +348,26 @@ def int8_builder() -> tuple[Callable[[torch.nn.Module], torch.nn.Module] | None,
     return (lambda model: int8_copy(model, mode="dynamic")[0]), "int8: pnlp_bench.mixer.quantize.int8_copy(mode='dynamic')"
 
 
+def onnx_builder() -> tuple[Callable[..., Any] | None, str]:
+    """`export_onnx` and `OnnxPredictor` (pnlp_bench/mixer/export/onnx.py) when onnx and onnxruntime import
+    (the `export` extra), else None and why not."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+
+        from pnlp_bench.mixer.export.onnx import OnnxPredictor, export_onnx
+    except ImportError as error:
+        return None, f"onnx: not measured (install the export extra: {error})"
+
+    def build(model: torch.nn.Module, projection: MinHashProjection, seq_len: int, words: list[str], folder: Path) -> Callable[[int], Any]:
+        labels = LabelSpace(labels=[str(index) for index in range(model.head.intent.out_features)],
+                            tags=[f"T{index}" for index in range(model.head.tagger.out_features)])
+        export_onnx(model, projection, DataConfig(name="latency", max_length=seq_len), labels, folder, words)
+        return lambda threads: OnnxPredictor(folder, unknown="empty", threads=threads)
+
+    return build, f"onnx: onnxruntime {onnxruntime.__version__}, CPUExecutionProvider"
+
+
 def predictions_agree(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> bool:
     """Same label, and the same tag at every word position the predictor returns (padding has none)."""
     if not torch.equal(expected["label"], got["label"]):
@@ -432,11 +452,30 @@ def latency_figures(preset: str, examples: list[Example], data: Featurized, mode
         "median_words": float(np.median([min(len(words), seq_len) for words in utterances])),
     }
     rows = []
-    with torch.inference_mode(), tokenizer_on_calling_thread():
-        for threads in config.latency_threads:
-            with torch_threads(threads):
-                timed = time_calls_interleaved(variants, config.latency_calls)
-            for (path, precision, scope), figures in timed.items():
-                rows.append({"path": path, "precision": precision, "scope": scope, "threads": threads, **figures})
+    build_onnx, onnx_note = onnx_builder()
+    with contextlib.ExitStack() as stack:
+        onnx_predictor: Callable[[int], Any] | None = None
+        if build_onnx is not None:
+            # The same weights exported (dense bottleneck, every position computed) with a table of the timed
+            # utterances' words, so every look-up hits, as the predictor's warm cache does.
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-speed-onnx-")))
+            onnx_predictor = build_onnx(model, projection, seq_len, list(dict.fromkeys(w for u in utterances for w in u)), folder)
+            served = onnx_predictor(1)
+            with torch.inference_mode():
+                analysis["onnx_agreement"] = sum(
+                    predictions_agree(model.head.predict(model(*inputs)), served.predict(words))
+                    for words, inputs in zip(utterances, fast_prepared))
+        with torch.inference_mode(), tokenizer_on_calling_thread():
+            for threads in config.latency_threads:
+                timed_variants = dict(variants)
+                if onnx_predictor is not None:
+                    # onnxruntime's threads are the session's: one session per thread count
+                    session = onnx_predictor(threads)
+                    timed_variants[("onnx", "fp32", "end_to_end")] = lambda i, session=session: session.predict(
+                        utterances[i % len(utterances)])
+                with torch_threads(threads):
+                    timed = time_calls_interleaved(timed_variants, config.latency_calls)
+                for (path, precision, scope), figures in timed.items():
+                    rows.append({"path": path, "precision": precision, "scope": scope, "threads": threads, **figures})
     return {"preset": preset, "data": config.latency_data, "seq_len": seq_len, "utterances": len(utterances),
-            "calls": config.latency_calls, "int8": int8_note, "rows": rows, "analysis": analysis}
+            "calls": config.latency_calls, "int8": int8_note, "onnx": onnx_note, "rows": rows, "analysis": analysis}

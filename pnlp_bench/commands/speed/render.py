@@ -55,6 +55,18 @@ def ratios(result: dict) -> list[dict[str, Any]]:
                     "fast": row[stat], "reference": baseline[stat], "ratio": ratio_or_none(row[stat], baseline[stat]),
                     "better": "lower",
                 })
+        predictor_rows = {row["threads"]: row for row in item["rows"] if (row["path"], row["scope"]) == ("predictor", "end_to_end")}
+        for row in item["rows"]:
+            if row["path"] != "onnx" or row["threads"] not in predictor_rows:
+                continue
+            # onnxruntime against the torch single-utterance path too: the two ways to serve one utterance
+            predictor = predictor_rows[row["threads"]]
+            rows.append({
+                "figure": f"latency {PRESET_NAMES[item['preset']]} fp32 end to end (onnx) against the predictor (warm), "
+                          f"{row['threads']} thread(s) (p50, ms)",
+                "fast": row["p50_ms"], "reference": predictor["p50_ms"], "ratio": ratio_or_none(row["p50_ms"], predictor["p50_ms"]),
+                "better": "lower",
+            })
     return rows
 
 
@@ -115,6 +127,7 @@ def targets(result: dict, device: torch.device, goals: dict[str, float]) -> list
         # the fastest thread count of each end-to-end variant: the padded model (fp32, int8) and the predictor
         variants = {precision: ("fast", "end_to_end", precision) for precision in ("fp32", "int8")}
         variants |= {f"predictor_{scope}": ("predictor", scope, "fp32") for scope in ("end_to_end", "end_to_end_cold_cache")}
+        variants["onnx_end_to_end"] = ("onnx", "end_to_end", "fp32")
         for key, (path, scope, precision) in variants.items():
             candidates = [r for r in base["rows"] if (r["path"], r["scope"], r["precision"]) == (path, scope, precision)]
             if candidates:
@@ -241,7 +254,8 @@ def render_markdown(result: dict) -> str:
         if "matmul_only_bound" in row:
             notes.append(f"the step's own matmuls alone allow at most {_number(row['matmul_only_bound'])} samples/s (step profile below)")
         for key, label in (("fp32", "model fp32"), ("int8", "model int8"), ("predictor_end_to_end", "predictor fp32, warm word cache"),
-                           ("predictor_end_to_end_cold_cache", "predictor fp32, cold word cache")):
+                           ("predictor_end_to_end_cold_cache", "predictor fp32, cold word cache"),
+                           ("onnx_end_to_end", "onnxruntime fp32")):
             if f"{key}_p50_ms" in row:
                 notes.append(f"{label} {row[f'{key}_p50_ms']:.2f} ms ({row[f'{key}_threads']} thread(s))")
         lines.append(f"| {row['target']} | {measured} | {met} | {'; '.join(notes)} |")
@@ -337,7 +351,7 @@ def render_markdown(result: dict) -> str:
     for item in result["latency"]:
         lines += [
             f"### {PRESET_NAMES[item['preset']]} ({item['data']}, S = {item['seq_len']}, {item['calls']} calls over "
-            f"{item['utterances']} utterances; {item['int8']})",
+            f"{item['utterances']} utterances; {item['int8']}; {item.get('onnx', 'onnx: not measured')})",
             "",
             "| path | precision | scope | threads | p50 ms | p99 ms | mean ms |",
             "|---|---|---|---|---|---|---|",
@@ -361,6 +375,14 @@ def render_markdown(result: dict) -> str:
                     for item in result["latency"] if "predictor_agreement" in item["analysis"]) + ".",
         "Warm: every timed utterance was seen in the warm-up, as in a running service; cold cache: the cache is",
         "emptied before every call, so each word is tokenized and projected again.",
+        "",
+        "Path `onnx` is the same weights exported by `pnlp_bench.mixer.export.onnx.export_onnx` (the dense bottleneck, the",
+        "mixer over all S positions, standard ops) and served by its `OnnxPredictor` on onnxruntime's CPU provider, one",
+        "session per thread count: words looked up in the exported table (the timed utterances' words, so every",
+        "look-up hits, like the warm cache), padded to S, the graph run, labels and tags decoded. Its predictions",
+        "agreed with the model's on "
+        + (", ".join(f"{item['analysis']['onnx_agreement']} of {item['utterances']} utterances ({PRESET_NAMES[item['preset']]})"
+                     for item in result["latency"] if "onnx_agreement" in item["analysis"]) or "– (not measured)") + ".",
         "",
         "What bounds it: the forward's matmul FLOPs (FlopCounterMode) over the best rate one core of this machine",
         "reached on the model's channel-mixing shape [S, B] @ [B, 256] or on a 1024³ matmul (one thread each):",
