@@ -166,11 +166,10 @@ def bars_figure(table: dict[str, Any]) -> Any | None:
     grouped = plot["kind"] == "grouped_bars"
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     bar_height = 0.8 / (len(plot["series"]) + 1) * 1.6 if grouped else 0.7
-    labels = {group: y for y, _, group, _ in layout} if not grouped else {}
-    if grouped:
-        for y, _, group, _ in layout:
-            labels.setdefault(group, []).append(y)
-        labels = {group: sum(ys) / len(ys) for group, ys in labels.items()}
+    positions: dict[str, list[float]] = {}
+    for y, _, label, _ in layout:
+        positions.setdefault(label, []).append(y)
+    labels = {label: sum(ys) / len(ys) for label, ys in positions.items()}  # a group's label at its bars' middle
     wrapped = {label: "\n".join(textwrap.wrap(label, 44)) for label in labels}
     lines = sum(text.count("\n") + 1 for text in wrapped.values())
     height = max(2.6, 0.32 * max(lines, len(layout)) + 1.6)
