@@ -102,7 +102,7 @@ def test_grouped_bars_put_each_series_in_its_group():
     (axes,) = figure.axes
     assert [label.get_text() for label in axes.get_yticklabels()] == ["F 1024", "F 2048"]
     assert [text.get_text() for text in figure.legends[0].get_texts()] == [
-        "ours: small mixer", "ours: large mixer", "paper: no number for any row"]
+        "ours (cpu budget): small mixer", "ours (cpu budget): large mixer", "paper: no number for any row"]
 
 
 def test_curves_are_named_by_row_with_one_panel_per_data_set_and_metric_in_words():

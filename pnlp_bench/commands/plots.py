@@ -216,7 +216,8 @@ def bars_figure(table: dict[str, Any]) -> Any | None:
     first.set_yticks(list(labels.values()), [wrapped[label] for label in labels], fontsize=8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[index % len(colours)]) for index in range(len(plot["series"]))] \
         if grouped else [plt.Rectangle((0, 0), 1, 1, color=colours[0])]
-    names = [f"ours: {series}" for series in plot["series"]] if grouped else [f"ours ({table['budget']} budget)"]
+    ours = f"ours ({table['budget']} budget)"
+    names = [f"{ours}: {series}" for series in plot["series"]] if grouped else [ours]
     handles.append(plt.Line2D([], [], **PAPER_TICK))
     names.append("paper" + ("" if not missing_paper else " (no tick: no paper number)" if given_paper
                             else ": no number for any row"))
