@@ -89,6 +89,7 @@ def test_a_fresh_clone_lists_renders_and_plots_from_the_committed_records(projec
     committed = [json.loads(line) for line in (project / "results" / "records.jsonl").read_text().splitlines()]
     assert len(committed) == 2 and all(line["history"] for line in committed)  # the curves travel with the record
     rendered = {path.name: path.read_bytes() for path in (project / "results").glob("table99.*")}
+    assert "table99.tex" in rendered
     shutil.rmtree(project / "outputs")  # a clone: no local store, no run folders
     listing = bench("tables", cwd=project)
     assert listing.returncode == 0 and "done" in listing.stdout and "smoke" in listing.stdout, listing.stdout
@@ -209,10 +210,11 @@ def test_a_cross_validated_column_runs_one_cell_per_fold_and_reports_their_mean(
 
 def test_a_single_run_cell_says_n_1_rather_than_a_spread_of_zero():
     from pnlp_bench.commands import table as tables
+    from pnlp_bench.commands.table_files import fmt
 
     assert tables.summarise([95.3]) == (95.3, None)
-    assert tables.fmt(*tables.summarise([95.3])) == "95.3 (n=1)"
-    assert tables.fmt(*tables.summarise([1.0, 3.0])) == "2.0 ± 1.4"
+    assert fmt(*tables.summarise([95.3])) == "95.3 (n=1)"
+    assert fmt(*tables.summarise([1.0, 3.0])) == "2.0 ± 1.4"
 
 
 def committed_tables() -> list[str]:
@@ -223,7 +225,8 @@ def committed_tables() -> list[str]:
 
 @pytest.mark.parametrize("name", committed_tables())
 def test_every_committed_table_renders_again_from_the_committed_records_alone(name, tmp_path, monkeypatch):
-    """What a fresh clone gets from `bench table N --aggregate-only`: the committed files, byte for byte."""
+    """What a fresh clone gets from `bench table N --aggregate-only`: the committed files (.md, .tex, .csv, .json),
+    byte for byte."""
     from pnlp_bench.commands import table as tables
 
     monkeypatch.chdir(ROOT)
@@ -233,6 +236,7 @@ def test_every_committed_table_renders_again_from_the_committed_records_alone(na
         pytest.skip(f"no committed record behind results/{spec.stem}.* (rendered before records were committed)")
     cells = tables.aggregate(spec, budget, tmp_path / "no-local-store", ROOT / "results")
     rendered = tables.write_results(spec, budget, cells, tmp_path / "results")
+    assert {path.suffix for path in rendered} == {".md", ".tex", ".csv", ".json"}  # the LaTeX table too
     for path in rendered:
         committed = ROOT / "results" / path.name
         assert path.read_bytes() == committed.read_bytes(), f"results/{path.name} differs from its committed records' rendering"

@@ -197,7 +197,7 @@ def test_bigs_table_smoke_budget_end_to_end(tmp_path, monkeypatch):
 
 
 def test_params_plot_draws_ours_and_paper(tmp_path):
-    from pnlp_bench.commands.report import paper_params, params_plot
+    from pnlp_bench.commands.plots import paper_params, params_plot
 
     assert paper_params("1.2M") == 1.2e6 and paper_params("200K") == 2e5 and paper_params("1.2M / 2.2M") == 1.2e6
     cells = [
@@ -205,7 +205,7 @@ def test_params_plot_draws_ours_and_paper(tmp_path):
          "metric": "test/avg/exact_match"}
         for r, p, m, q, pp in (("X-SMALL", 215_689, 60.0, 70.7, "200K"), ("BASE", 1_186_185, 65.0, 74.8, "1.2M"))
     ]
-    table = {"table": "5", "title": "t", "budget": "cpu", "cells": cells}
+    table = {"table": "5", "title": "t", "budget": "cpu", "plot": {"kind": "params", "columns": ["avg"]}, "cells": cells}
     assert params_plot(table, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
 
@@ -256,7 +256,8 @@ def test_a_cell_that_cannot_run_here_says_why_in_the_table(tmp_path, monkeypatch
     done = bench("table", "99", "--budget", "smoke", cwd=tmp_path)
     assert done.returncode == 1
     markdown = (tmp_path / "results" / "table99.md").read_text()
-    assert "not run here (" in markdown
+    assert "not run here: mBERT weights not available offline" in markdown
+    assert "huggingface" not in markdown  # the full error stays in the record, not in the table
     failed = [record for record in store.records(tmp_path / "outputs") if record["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["config_hash"] and "\n" not in failed[0]["error"]
 

@@ -6,7 +6,7 @@ seeds, budgets and the paper's number for every cell it gives, with its source. 
    the results store: finished cells are skipped, so a killed sweep re-runs only what is missing;
 2. launches every row's missing seeds as one Hydra multirun (`bench run --multirun …`), so whatever
    launcher the user names (`hydra/launcher=joblib`, `submitit_slurm`, …) runs them;
-3. renders `results/tableN.md`, `.csv` and `.json` from the store's records only: paper value, ours as
+3. renders `results/tableN.md`, `.tex`, `.csv` and `.json` from the store's records only (commands/table_files.py): paper value, ours as
    mean ± std over seeds, the difference, parameters, budget, hardware and commit.
 
 Tables of BiGS (`experiments/bigs_table1.yaml`, `bench table bigs_table1`) add a `pretrain:` stage: each row is
@@ -17,10 +17,7 @@ changed pretraining budget re-runs the cells, in new folders); the table gains t
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
 import statistics
 import subprocess
 import sys
@@ -30,8 +27,8 @@ from typing import Any
 
 import yaml
 
+from pnlp_bench.commands import table_files
 from pnlp_bench.core import store
-from pnlp_bench.core.atomic import write_text_atomic
 from pnlp_bench.core.compose import compose, config_identity
 from pnlp_bench.core.record import SELECTION_SPLIT, RunRecord
 from pnlp_bench.core.paths import data_dir_candidates
@@ -59,6 +56,25 @@ class Row:
     paper_params: str = ""
 
 
+PLOT_KINDS = ("bars", "grouped_bars", "params", "none")
+
+
+@dataclass
+class Plot:
+    """How `bench report` draws the table's scores, from the table file's `plot:` (a kind, or a mapping).
+
+    kind: `bars` (the default: rows are categories, e.g. projections or backbones: one bar per row with the
+    paper's value marked and the std over seeds as an error bar); `grouped_bars` (rows are a grid: each row is
+    named "<group>, <series>" with `series` listing the bars of a group, e.g. Table 4's F x mixer size);
+    `params` (rows are size presets: the score against parameters on a log axis, the paper's figure); `none`.
+    columns: the columns drawn, one panel each; empty: the first column (the table's headline metric).
+    """
+
+    kind: str = "bars"
+    columns: list[str] = field(default_factory=list)
+    series: list[str] = field(default_factory=list)
+
+
 @dataclass
 class TableSpec:
     number: str
@@ -75,6 +91,10 @@ class TableSpec:
     path: Path
     # BiGS tables: {overrides: [...], metric: perplexity, column: "<name>"}
     pretrain: dict[str, Any] | None = None
+    plot: Plot = field(default_factory=Plot)
+
+    def plot_columns(self) -> list[str]:
+        return self.plot.columns or [self.columns[0].name]
 
     @property
     def stem(self) -> str:
@@ -197,9 +217,29 @@ def load_spec(number: str) -> TableSpec:
             notes=list(raw.get("notes", [])),
             path=path,
             pretrain=raw.get("pretrain"),
+            plot=load_plot(path, raw.get("plot"), columns, rows),
         )
     except (KeyError, TypeError) as error:
         raise ConfigError(f"{path}: malformed table file ({type(error).__name__}: {error})") from None
+
+
+def load_plot(path: Path, raw: Any, columns: list[Column], rows: list[Row]) -> Plot:
+    """The table file's `plot:`: a kind (`plot: params`) or a mapping of Plot's fields; checked against the table."""
+    plot = Plot(kind=raw) if isinstance(raw, str) else Plot(**(raw or {}))
+    if plot.kind not in PLOT_KINDS:
+        raise ConfigError(f"{path}: plot kind {plot.kind!r} is not one of {', '.join(PLOT_KINDS)}")
+    names = [column.name for column in columns]
+    unknown = [name for name in plot.columns if name not in names]
+    if unknown:
+        raise ConfigError(f"{path}: plot column {unknown[0]!r} is not a column of the table; valid: {', '.join(names)}")
+    if plot.kind == "grouped_bars":
+        if not plot.series:
+            raise ConfigError(f"{path}: plot kind grouped_bars needs `series`, the bars of each group")
+        strays = [row.name for row in rows if not any(row.name.endswith(f", {name}") for name in plot.series)]
+        if strays:
+            raise ConfigError(f"{path}: row {strays[0]!r} is not named \"<group>, <series>\" for a series of "
+                              f"{plot.series}")
+    return plot
 
 
 def cell_identity(overrides: list[str]) -> tuple[str, str]:
@@ -384,84 +424,10 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
     return rows
 
 
-def fmt(value: float | None, std: float | None = None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.1f} (n=1)" if std is None else f"{value:.1f} ± {std:.1f}"  # one run: no spread to show
-
-
-def render_markdown(spec: TableSpec, budget: str, cells: list[dict[str, Any]]) -> str:
-    described = spec.budgets[budget].get("description", "")
-    lines = [f"# {spec.heading}: {spec.title}", "", f"Paper: {spec.source}.", "",
-             f"Budget profile `{budget}`: {described}", ""]
-    lines += [f"- {note}" for note in spec.notes]
-    lines += ["", "Each cell: ours (mean ± std over seeds and folds; (n=1) for a single run) / paper (source) / difference. — means not given or not run.", ""]
-    columns = display_columns(spec)
-    header = ["model", "precision", "params (ours / paper)", *[column.name for column in columns]]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    by_key = {(cell["row"], cell["precision"], cell["column"]): cell for cell in cells}
-    for row in spec.rows:
-        for precision in spec.precisions:
-            first = by_key[(row.name, precision, spec.columns[0].name)]
-            params = f"{first['params']:,}" if first["params"] else "—"
-            entries = []
-            for column in columns:
-                cell = by_key[(row.name, precision, column.name)]
-                paper = "—" if cell["paper"] is None else f"{cell['paper']} {cell['paper_source']}".strip()
-                if cell["paper"] is None and cell["paper_note"]:
-                    paper = f"{cell['paper_note']} {cell['paper_source']}".strip()
-                diff = "" if cell["difference"] is None else f" / {cell['difference']:+.1f}"
-                ours = fmt(cell["ours_mean"], cell["ours_std"])
-                if cell["ours_mean"] is None and cell.get("not_run"):
-                    ours = f"not run here ({cell['not_run']})"
-                entries.append(f"{ours} / {paper}{diff}")
-            lines.append(f"| {row.name} | {precision} | {params} / {row.paper_params or '—'} | " + " | ".join(entries) + " |")
-    lines += ["", "## Provenance", "", "| model | seeds run | epochs | budget | hardware | commit | date |", "|---|---|---|---|---|---|---|"]
-    for row in spec.rows:
-        cell = by_key[(row.name, spec.precisions[0], spec.columns[0].name)]
-        # Columns may come from different runs (one per GLUE task, say): commits, dates, hardware and budgets
-        # of all of the row's cells, so no run's provenance is hidden behind the first column's.
-        row_cells = {(precision, column.name): by_key[(row.name, precision, column.name)] for precision in spec.precisions
-                     for column in display_columns(spec) if (row.name, precision, column.name) in by_key}
-
-        def union(field: str) -> list[str]:
-            return sorted({value for each in row_cells.values() for value in each[field]})
-
-        commits = ", ".join(union("commits")) + (" (dirty tree)" if any(each["dirty"] for each in row_cells.values()) else "")
-        # columns whose seeds differ from the first column's are named (e.g. more seeds run for one task)
-        differing = "; ".join(f"{column.name}: {row_cells[(spec.precisions[0], column.name)]['seeds']}"
-                              for column in spec.columns[1:] if (spec.precisions[0], column.name) in row_cells
-                              and row_cells[(spec.precisions[0], column.name)]["seeds"] != cell["seeds"])
-        seeds = f"{cell['seeds'] or '—'} of {cell['seeds_planned']}" + (f" ({differing})" if differing else "")
-        lines.append(
-            f"| {row.name} | {seeds} | {cell['epochs'] or '—'} | "
-            f"{'; '.join(union('budget_label')) or '—'} | {'; '.join(union('hardware')) or '—'} | {commits or '—'} | "
-            f"{', '.join(union('dates')) or '—'} |"
-        )
-    # dated by its newest run, not by the day it was rendered: re-rendering the same records gives the same file
-    newest = max((date for cell in cells for date in cell["dates"]), default="no run yet")
-    lines += ["", f"Generated by `bench table {spec.number} --budget {budget}` from `{spec.path.name}`; newest run "
-              f"{newest}; code version {store.code_version()}.", ""]
-    return "\n".join(lines)
-
-
 def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path) -> list[Path]:
-    results_dir.mkdir(parents=True, exist_ok=True)
-    stem = results_dir / spec.stem
-    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json")]
-    written = {
-        paths[0]: render_markdown(spec, budget, cells),
-        paths[2]: json.dumps({"table": spec.number, "title": spec.title, "budget": budget, "cells": cells}, indent=1),
-    }
-    for path, text in written.items():
-        write_text_atomic(path, text)
-    table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=list(cells[0]))
-    writer.writeheader()
-    for cell in cells:
-        writer.writerow({key: json.dumps(value) if isinstance(value, list) else value for key, value in cell.items()})
-    write_text_atomic(paths[1], table.getvalue())
-    return paths
+    """results/<stem>.md, .tex, .csv and .json (commands/table_files.py)."""
+    plot = {"kind": spec.plot.kind, "columns": spec.plot_columns(), "series": spec.plot.series}
+    return table_files.write_files(spec, display_columns(spec), budget, cells, results_dir, plot)
 
 
 def coverage(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | None = None) -> tuple[int, int]:
