@@ -1,4 +1,4 @@
-"""The `bench` command: run, pretrain, table, tables, report."""
+"""The `bench` command: run, pretrain, table, tables, reproduce, report, speed, predict, eval, runs."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ commands:
   predict  a trained run's predictions for new text, one JSON line each (best.pt of the run folder)
            e.g. bench predict outputs/runs/mtop/mixer_base-1a2b3c4d "wake me up at seven"
            e.g. bench predict RUN_DIR --file utterances.txt   (- reads standard input)
+  eval     a finished run's best checkpoint scored on other data, no training (labels matched by name); its
+           own record in RUN_DIR/eval/<hash>/ and the store, with predictions.jsonl
+           e.g. bench eval outputs/runs/mtop/mixer_base-1a2b3c4d data=mtop data.languages=[de] split=test
+  runs     the run folders under outputs/runs, newest first: data, model, overrides, status, best score, time;
+           --group-by KEY,… aggregates finished runs into mean ± std over seeds
+           e.g. bench runs --data mtop --group-by model,size.num_layers --metric test/avg/exact_match --json
   help     this message
 
 --quiet (any command) turns progress bars and summary tables off, for logs.
@@ -186,6 +192,18 @@ def predict_command(argv: list[str]) -> int:
     return predict_main([arg for arg in argv if arg != "quiet=true"])
 
 
+def eval_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.eval import main as eval_main
+
+    return eval_main(argv)
+
+
+def runs_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.runs import main as runs_main
+
+    return runs_main([arg for arg in argv if arg != "quiet=true"])
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
@@ -211,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(1)
         return
     commands = {"table": table_command, "tables": tables_command, "report": report_command, "speed": speed_command,
-                "predict": predict_command, "reproduce": reproduce_command}
+                "predict": predict_command, "reproduce": reproduce_command, "eval": eval_command, "runs": runs_command}
     if command not in commands:
         print(f"bench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)

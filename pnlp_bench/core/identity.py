@@ -95,16 +95,22 @@ def _parent(config: dict[str, Any], dotted: str) -> tuple[dict[str, Any] | None,
     return (node if isinstance(node, dict) else None), leaf
 
 
+def with_todays_names(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `resolved` with RENAMED_KEYS under their new names (what loading an old checkpoint's config needs)."""
+    import copy
+
+    renamed = copy.deepcopy(resolved)
+    for old_name, new_name in RENAMED_KEYS.items():
+        (old_node, old_leaf), (new_node, new_leaf) = _parent(renamed, old_name), _parent(renamed, new_name)
+        if old_node is not None and old_leaf in old_node and new_node is not None and new_leaf not in new_node:
+            new_node[new_leaf] = old_node.pop(old_leaf)
+    return renamed
+
+
 def with_keys_of_then(resolved: dict[str, Any]) -> dict[str, Any]:
     """A copy of `resolved` read as today's keys: RENAMED_KEYS under their new names, and each key of
     VALUES_BEFORE_THE_KEY it lacks set to that value (where its parent exists)."""
-    import copy
-
-    filled = copy.deepcopy(resolved)
-    for old_name, new_name in RENAMED_KEYS.items():
-        (old_node, old_leaf), (new_node, new_leaf) = _parent(filled, old_name), _parent(filled, new_name)
-        if old_node is not None and old_leaf in old_node and new_node is not None and new_leaf not in new_node:
-            new_node[new_leaf] = old_node.pop(old_leaf)
+    filled = with_todays_names(resolved)
     filled.setdefault("family", family_of(resolved))  # configs before the key: BiGS runs were told by their backbone
     data = filled.get("data")
     if filled["family"] == "bigs" and isinstance(data, dict) and "subset_seed" not in data:

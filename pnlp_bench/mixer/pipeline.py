@@ -21,7 +21,7 @@ from pnlp_bench.core.atomic import write_json_atomic, write_text_atomic
 from pnlp_bench.core.checkpoint import load_checkpoint
 from pnlp_bench.core.compose import options
 from pnlp_bench.core.device import resolve_precision
-from pnlp_bench.core.identity import with_keys_of_then
+from pnlp_bench.core.identity import with_todays_names
 from pnlp_bench.core.loggers import LOGGERS
 from pnlp_bench.core.provenance import code_state, provenance
 from pnlp_bench.core.record import RunRecord, finished_record, run_identity, seed_everything
@@ -228,7 +228,7 @@ def load_trained(run_dir: Path) -> tuple[PNLPModel, Projection, DataConfig, Labe
     if missing:
         raise ConfigError(f"{checkpoint_path}: not a pNLP-Mixer checkpoint (no {', '.join(missing)})")
     # read as today's keys (core/identity.py): a checkpoint from before data.max_words became data.max_length loads too
-    cfg = OmegaConf.create(with_keys_of_then(checkpoint["config"]))
+    cfg = OmegaConf.create(with_todays_names(checkpoint["config"]))
     if cfg.backbone.name == "bigs":
         raise ConfigError(f"{checkpoint_path}: a BiGS run; bench predict serves pNLP-Mixer runs")
     data_options = options(cfg.data)
