@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def fmt_value(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    """As an override is typed: `true`, `null`, `[en,de]` in JSON's spelling, strings bare."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def fmt_number(value: float | None) -> str:
@@ -38,7 +40,8 @@ def fmt_number(value: float | None) -> str:
 def runs_table(runs: list[RunInfo], output_root: Path) -> Table:
     table = Table(title=f"runs in {output_root / 'runs'} (newest first)")
     for column in ("date", "data", "model", "run", "seed", "overrides", "status", "best eval", "score", "wall"):
-        table.add_column(column, justify="right" if column in ("seed", "best eval", "score", "wall") else "left")
+        table.add_column(column, justify="right" if column in ("seed", "best eval", "score", "wall") else "left",
+                         no_wrap=column != "overrides", overflow="fold")
     for run in runs:
         overrides = " ".join(f"{key}={fmt_value(value)}" for key, value in sorted(run.overrides.items()))
         status = run.status + (f": {run.error}" if run.error else "")
@@ -73,7 +76,8 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     runs = list_runs(args.output_root, args.data, args.model, args.metric)
     keys = [key.strip() for key in (args.group_by or "").split(",") if key.strip()]
-    console = Console()
+    # off a terminal (a pipe, a log) rich would wrap at 80 columns: a run's row is wider than that
+    console = Console() if sys.stdout.isatty() else Console(width=220)
     if keys:
         groups = group_runs(runs, keys)
         if args.json:

@@ -223,6 +223,8 @@ def evaluate(plan: EvalPlan, output_root: Path, quiet: bool = True) -> tuple[dic
     # the model's projection state and label space: nothing is fitted again, unknown names map to IGNORE
     featurized = featurize({plan.split: examples}, projection, model_data.max_length, labels=labels, fit=False)
     device = plan.trainer.resolved_device()
+    if plan.trainer.num_threads:  # as the run trained and scored: bf16 sums can differ with the thread count
+        torch.set_num_threads(plan.trainer.num_threads)
     model.to(device)
     score = scorer(model_data.head)
     predicted = predict(model, featurized, plan.split, plan.trainer, device)
