@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pnlp_bench.core.run_index import RunInfo, group_runs, list_runs
@@ -29,7 +30,9 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def fmt_value(value: Any) -> str:
-    """As an override is typed: `true`, `null`, `[en,de]` in JSON's spelling, strings bare."""
+    """As an override is typed: `true`, `null`, `[en,de]`, strings bare."""
+    if isinstance(value, list):
+        return "[" + ",".join(fmt_value(item) for item in value) + "]"
     return value if isinstance(value, str) else json.dumps(value)
 
 
@@ -38,17 +41,27 @@ def fmt_number(value: float | None) -> str:
 
 
 def runs_table(runs: list[RunInfo], output_root: Path) -> Table:
+    # a name every row shares goes into the header, so the rows keep their width for the overrides
+    monitors, metrics = {run.monitor for run in runs}, {run.metric for run in runs if run.score is not None}
+    best_header = f"best eval {next(iter(monitors))}" if len(monitors) == 1 else "best eval"
+    score_header = next(iter(metrics)) if len(metrics) == 1 else "score"
     table = Table(title=f"runs in {output_root / 'runs'} (newest first)")
-    for column in ("date", "data", "model", "run", "seed", "overrides", "status", "best eval", "score", "wall"):
-        table.add_column(column, justify="right" if column in ("seed", "best eval", "score", "wall") else "left",
-                         no_wrap=column != "overrides", overflow="fold")
+    numeric = ("seed", best_header, score_header, "wall")
+    for column in ("date", "data", "model", "run", "seed", "overrides", "status", best_header, score_header, "wall"):
+        table.add_column(column, justify="right" if column in numeric else "left", no_wrap=column != "overrides",
+                         min_width=30 if column == "overrides" else None, max_width=60 if column == "overrides" else None)
     for run in runs:
         overrides = " ".join(f"{key}={fmt_value(value)}" for key, value in sorted(run.overrides.items()))
-        status = run.status + (f": {run.error}" if run.error else "")
-        best = "—" if run.best is None else f"{run.monitor} {run.best:.2f} @{run.best_epoch}"
-        score = "—" if run.score is None else f"{run.metric} {run.score:.2f}"
+        error = run.error if len(run.error) <= 40 else run.error[:39] + "…"  # --json has it whole
+        status = run.status + (f": {error}" if error else "")
+        best = "—" if run.best is None else f"{run.best:.2f} @{run.best_epoch}"
+        if run.best is not None and len(monitors) > 1:
+            best = f"{run.monitor} {best}"
+        score = "—" if run.score is None else (f"{run.score:.2f}" if len(metrics) == 1 else f"{run.metric} {run.score:.2f}")
+        # escaped: rich would read `[en]` in data.languages=[en] as markup and print nothing
         table.add_row(run.date[:16].replace("T", " "), run.data, run.model, Path(run.folder).name.rsplit("-", 1)[-1],
-                      "—" if run.seed is None else str(run.seed), overrides or "—", status, best, score, fmt_seconds(run.wall_seconds))
+                      "—" if run.seed is None else str(run.seed), escape(overrides) or "—", escape(status), best, score,
+                      fmt_seconds(run.wall_seconds))
     return table
 
 
@@ -60,8 +73,8 @@ def groups_table(groups: list[dict[str, Any]], keys: list[str], runs: int) -> Ta
         table.add_column(column, justify="right" if column in ("mean ± std", "n") else "left")
     for group in groups:
         spread = f"{group['mean']:.2f} ± {group['std']:.2f}" if group["std"] is not None else f"{group['mean']:.2f} (n=1)"
-        table.add_row(*(fmt_value(group[key]) for key in keys), ", ".join(group["metric"]), spread, str(group["n"]),
-                      ", ".join(map(str, group["seeds"])), ", ".join(group["varies"]) or "—")
+        table.add_row(*(escape(fmt_value(group[key])) for key in keys), ", ".join(group["metric"]), spread, str(group["n"]),
+                      ", ".join(map(str, group["seeds"])), escape(", ".join(group["varies"])) or "—")
     return table
 
 
