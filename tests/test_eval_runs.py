@@ -159,7 +159,7 @@ def test_eval_on_another_language_counts_unknown_labels_and_is_skipped_the_secon
     assert len({json.loads(p.read_text())["config_hash"] for p in folder.glob("eval/*/metrics.json")}) == 2
 
 
-def test_eval_errors_are_one_line(sweep, tmp_path, capsys):
+def test_eval_errors_are_one_line(sweep, german, tmp_path, capsys):
     folder = run_dirs(sweep)[0]
     without_best = tmp_path / "runs" / "mtop_sample" / "mixer_xs-copy"
     shutil.copytree(folder, without_best, ignore=shutil.ignore_patterns("eval", "*.pt"))
@@ -171,6 +171,7 @@ def test_eval_errors_are_one_line(sweep, tmp_path, capsys):
         (str(folder), "data=no_such_data"): "data=no_such_data: no such data config; available: atis,",
         (str(folder), "data.max_length=32"): "the run's model fixes data.max_length (64)",
         (str(folder), "split=dev2"): "split must be one of train, eval, test",
+        (str(folder), "data=mtop", f"data.root={german}", "data.languages=[fr]"): "fr/train.txt",
     }
     for arguments, expected in cases.items():
         code, out, err = bench(capsys, "eval", *arguments)

@@ -47,6 +47,8 @@ def print_evaluation(record: dict[str, Any], console: Console) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
+    from pnlp_bench.core.errors import OneLineError
+    from pnlp_bench.core.files import DataError
     from pnlp_bench.mixer.evaluate import evaluate, plan_evaluation
 
     parser = argparse.ArgumentParser(prog="bench eval", description="Score a finished run's best checkpoint on other data.")
@@ -61,8 +63,11 @@ def main(argv: Sequence[str]) -> int:
     output_root = Path(roots[-1]) if roots else args.output_root or output_root_of(args.run_dir)
     console = Console(quiet=quiet)
     plan = plan_evaluation(args.run_dir, overrides)
-    with console.status(f"evaluating {args.run_dir.name} on {plan.data_name} {plan.split}"):
-        record, ran = evaluate(plan, output_root)
+    try:
+        with console.status(f"evaluating {args.run_dir.name} on {plan.data_name} {plan.split}"):
+            record, ran = evaluate(plan, output_root)
+    except DataError as error:  # missing or malformed data: its one line names the file
+        raise OneLineError(str(error)) from None
     if not ran:
         console.print(f"already evaluated with these arguments and code: {plan.eval_dir / 'metrics.json'}")
     print_evaluation(record, console)

@@ -134,6 +134,8 @@ def _composed_data(name: str) -> dict[str, Any]:
 def plan_evaluation(run_dir: Path, arguments: list[str]) -> EvalPlan:
     """The evaluation `bench eval RUN_DIR <arguments>` asks for, every key checked (one line on a wrong one)."""
     source = source_record(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir / 'config.yaml'}: missing; bench eval reads the run's resolved config there")
     # the run's config as today's keys (a run from before data.max_words became data.max_length reads too)
     config = with_keys_of_then(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True))
     overrides = parse_overrides(arguments)
