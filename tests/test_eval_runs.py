@@ -221,3 +221,19 @@ def test_runs_lists_every_state_and_groups_seeds_into_mean_and_std(sweep, tmp_pa
     assert group["metric"] == [metric] and group["varies"] == []
     code, out, err = bench(capsys, "runs", "--output-root", str(output_root), "--group-by", "model")
     assert code == 0 and "mixer_xs" in out and "± " in out
+
+
+def test_long_documents_keep_a_capped_prefix_and_still_give_back_their_metrics(tmp_path):
+    from pnlp_bench.mixer.data.base import Example
+    from pnlp_bench.mixer.metrics import scorer
+    from pnlp_bench.mixer.predictions import WORDS_KEPT, write_predictions
+
+    examples = [Example(f"doc{i}", "en", [f"w{j}" for j in range(10 + 300 * i)], "pos" if i % 2 else "neg") for i in range(5)]
+    predicted = {"labels": ["pos", "pos", "neg", "pos", "neg"], "tags": [], "probabilities": [0.9, 0.6, 0.7, 0.8, 0.55]}
+    path = tmp_path / "predictions.jsonl"
+    write_predictions(path, [("test", examples, predicted)])
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["words"] == examples[0].words and "words_total" not in lines[0] and "tags" not in lines[0]
+    assert all(len(line["words"]) == WORDS_KEPT and line["words_total"] == len(example.words) and len(line["text_sha256"]) == 64
+               for line, example in zip(lines[1:], examples[1:]))
+    assert recompute_metrics(path) == {"test": scorer("classification")(examples, predicted)}
