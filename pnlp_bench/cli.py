@@ -1,4 +1,4 @@
-"""The `bench` command: run, pretrain, table, tables, report, speed, reproduce, predict, export."""
+"""The `bench` command: run, pretrain, table, tables, reproduce, report, speed, predict, export, eval, runs."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ commands:
   export   a trained run as a Hugging Face style folder (hf), with int8 weights (int8), or as ONNX (onnx)
            e.g. bench export RUN_DIR --format hf   (-> RUN_DIR/export/hf; --out DIR elsewhere)
            e.g. bench export RUN_DIR --format int8;  bench predict RUN_DIR/export/int8 "wake me up at seven"
+  eval     a finished run's best checkpoint scored on other data, no training (labels matched by name); its
+           own record in RUN_DIR/eval/<hash>/ and the store, with predictions.jsonl
+           e.g. bench eval outputs/runs/mtop/mixer_base-1a2b3c4d data=mtop data.languages=[de] split=test
+  runs     the run folders under outputs/runs, newest first: data, model, overrides, status, best score, time;
+           --group-by KEY,… aggregates finished runs into mean ± std over seeds
+           e.g. bench runs --data mtop --group-by model,size.num_layers --metric test/avg/exact_match --json
   completion  a shell completion script: eval "$(bench completion bash)" (or zsh) in your shell's rc file
   help     this message (bench --version: the package version)
 
@@ -198,6 +204,18 @@ def predict_command(argv: list[str]) -> int:
     return predict_main([arg for arg in argv if arg != "quiet=true"])
 
 
+def eval_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.eval import main as eval_main
+
+    return eval_main(argv)
+
+
+def runs_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.runs import main as runs_main
+
+    return runs_main([arg for arg in argv if arg != "quiet=true"])
+
+
 def export_command(argv: list[str]) -> int:
     from pnlp_bench.commands.export import main as export_main
 
@@ -268,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
 
 # `bench COMMAND`: run and pretrain go to Hydra (main), these take argparse flags
 COMMANDS = {"table": table_command, "tables": tables_command, "reproduce": reproduce_command, "report": report_command,
-            "speed": speed_command, "predict": predict_command, "export": export_command, "completion": completion_command,
+            "speed": speed_command, "predict": predict_command, "export": export_command, "eval": eval_command,
+            "runs": runs_command, "completion": completion_command,
             "__complete": complete_command}
 
 if __name__ == "__main__":

@@ -149,10 +149,16 @@ def delta(resolved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def changed_keys(resolved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The dotted keys (and values) of a resolved config that its identity hashes: what it changes from
+    `defaults` among the keys its family reads, ignored ones left out (`bench runs` shows them)."""
+    unread = UNREAD_BY_FAMILY.get(family_of(resolved), ())
+    read = {key: value for key, value in resolved.items() if key not in unread and key != "hydra"}
+    return delta(without_idle_keys(with_keys_of_then(read)), without_idle_keys(with_keys_of_then(defaults)))
+
+
 def identity_of(resolved: dict[str, Any], defaults: dict[str, Any]) -> str:
     """The identity of a resolved config (a run folder's `config.yaml`, a composed cell) against the
     resolved defaults (`pnlp_bench.core.compose.default_config()`; `config_identity` there does both)."""
-    unread = UNREAD_BY_FAMILY.get(family_of(resolved), ())
-    read = {key: value for key, value in resolved.items() if key not in unread and key != "hydra"}
-    changed = delta(without_idle_keys(with_keys_of_then(read)), without_idle_keys(with_keys_of_then(defaults)))
+    changed = changed_keys(resolved, defaults)
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]

@@ -107,3 +107,10 @@ def by_language(examples: Sequence[Example], score, *predictions: Sequence) -> d
     return result
 
 
+
+
+def scorer(head: str):
+    """The metrics of a head's predictions (`predict`'s labels, and tags for intent_slots), by language."""
+    if head == "intent_slots":
+        return lambda examples, predicted: by_language(examples, intent_slot_scores, predicted["labels"], predicted["tags"])
+    return lambda examples, predicted: by_language(examples, classification_scores, predicted["labels"])

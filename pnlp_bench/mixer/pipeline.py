@@ -26,13 +26,14 @@ from pnlp_bench.core.loggers import LOGGERS
 from pnlp_bench.core.provenance import code_state, provenance
 from pnlp_bench.core.record import RunRecord, finished_record, run_identity, seed_everything
 from pnlp_bench.core.registry import ConfigError, typed_config
-from pnlp_bench.mixer import metrics as metric_functions
+from pnlp_bench.mixer.metrics import scorer
 from pnlp_bench.mixer.data.base import DataConfig
 from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import Featurized, LabelSpace, featurize_cached
 from pnlp_bench.mixer.models import BACKBONES, HEADS
 from pnlp_bench.mixer.models.bottleneck import PATHS, ProjectionBottleneck
 from pnlp_bench.mixer.models.pnlp import PNLPModel
+from pnlp_bench.mixer.predictions import PREDICTIONS, PREDICTIONS_INT8, write_predictions
 from pnlp_bench.mixer.projection import PROJECTIONS
 from pnlp_bench.mixer.projection.base import Projection
 from pnlp_bench.mixer.quantize import QuantizeConfig, evaluate_int8
@@ -75,16 +76,6 @@ def projection_state(projection: Any) -> dict[str, Any]:
     """What a fitted projection (projection=embedding: its vocabulary) needs in the checkpoint to map new words."""
     state = getattr(projection, "state", None)
     return {"projection_state": state()} if state is not None else {}
-
-
-def scorer(head: str):
-    if head == "intent_slots":
-        return lambda examples, predicted: metric_functions.by_language(
-            examples, metric_functions.intent_slot_scores, predicted["labels"], predicted["tags"]
-        )
-    return lambda examples, predicted: metric_functions.by_language(
-        examples, metric_functions.classification_scores, predicted["labels"]
-    )
 
 
 def print_summary(record: dict[str, Any], console: Console) -> None:
@@ -162,14 +153,19 @@ def run_mixer(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             on_epoch=logger.log_epoch,
             monitor_language=data_config.monitor_language,
         )
+        # the eval and test predictions of the best checkpoint, from the pass that scored it
+        if result["is_main"]:
+            write_predictions(run_dir / PREDICTIONS, [(split, loaded.splits[split], p) for split, p in result["predictions"].items()])
         # int8: the best checkpoint, quantized post training, evaluated again on eval and test (a copy).
         int8: dict[str, Any] = {}
         if quantize_config.int8:
             with console.status(f"evaluating an int8 copy ({quantize_config.mode})"):
-                metrics_int8, quantization = evaluate_int8(
+                metrics_int8, quantization, predictions_int8 = evaluate_int8(
                     model, data, loaded.splits, scorer(data_config.head), trainer_config, quantize_config
                 )
-            int8 = {"metrics_int8": metrics_int8, "quantization": quantization}
+            int8 = {"metrics_int8": metrics_int8, "quantization": quantization, "predictions_int8": PREDICTIONS_INT8}
+            if result["is_main"]:
+                write_predictions(run_dir / PREDICTIONS_INT8, [(split, loaded.splits[split], p) for split, p in predictions_int8.items()])
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
         record = RunRecord(
             status="finished",
@@ -190,6 +186,7 @@ def run_mixer(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 # what precision=auto turned into on this machine (it differs between CPUs: see resolve_precision)
                 "precision": resolve_precision(trainer_config.precision, torch.device(result["device"])),
                 **int8,
+                "predictions": PREDICTIONS,  # a file of the run folder (mixer/predictions.py)
                 "best_epoch": result["best_epoch"],
                 "resumed_from_epoch": result["resumed_from_epoch"],
                 "world_size": result["world_size"],

@@ -183,16 +183,18 @@ def evaluate_int8(
     score: Scorer,
     trainer_config: TrainerConfig,
     config: QuantizeConfig,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Eval and test metrics of an int8 copy of the (best) model, and the quantization report with timings."""
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, list]]]:
+    """Eval and test metrics of an int8 copy of the (best) model, the quantization report with timings, and
+    the predictions per split behind the metrics (for predictions_int8.jsonl)."""
     quantized, report = int8_copy(model, config.mode)
     device = torch.device("cpu") if config.mode == "dynamic" else next(model.parameters()).device
     # The int8 kernels take fp32 activations; autocast would hand them bf16.
     settings = dataclasses.replace(trainer_config, precision="fp32") if config.mode == "dynamic" else trainer_config
-    metrics, seconds = {}, {}
+    metrics, seconds, predictions = {}, {}, {}
     for split in ("eval", "test"):
         started = time.perf_counter()
-        metrics[split] = score(examples[split], predict(quantized, data, split, settings, device))
+        predictions[split] = predict(quantized, data, split, settings, device)
+        metrics[split] = score(examples[split], predictions[split])
         seconds[split] = time.perf_counter() - started
     report["predict_seconds"] = seconds
-    return metrics, report
+    return metrics, report, predictions

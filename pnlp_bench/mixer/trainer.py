@@ -123,7 +123,8 @@ def train_step(
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, data: Featurized, split: str, config: TrainerConfig, device: torch.device) -> dict:
-    """Predictions of a split as label strings (and tag strings per word, truncated words tagged O)."""
+    """Predictions of a split as label strings, the softmax probability of each predicted label, and tag
+    strings per kept word (words past max_length get none)."""
     with large_blocks_returned():
         return _predict(model, data, split, config, device)
 
@@ -134,6 +135,7 @@ def _predict(model: torch.nn.Module, data: Featurized, split: str, config: Train
     seq_len = data.splits[split].word_ids.shape[1]
     batch_rows = max(1, min(config.eval_batch_size, config.eval_max_positions // seq_len))
     labels: list[str] = []
+    probabilities: list[float] = []
     tags: list[list[str]] = []
     for start in range(0, total, batch_rows):
         rows = torch.arange(start, min(start + batch_rows, total), device=data.device)
@@ -142,12 +144,16 @@ def _predict(model: torch.nn.Module, data: Featurized, split: str, config: Train
             outputs = model(batch["features"], batch["mask"], batch.get("values"))
         predicted = model.head.predict(outputs, batch["mask"])
         labels.extend(data.labels.labels[i] for i in predicted["label"].tolist())
+        # one softmax over a few hundred labels per row: nothing beside the forward pass (predictions.jsonl keeps it)
+        logits = outputs["intent_logits"] if "intent_logits" in outputs else outputs["logits"]
+        chosen = torch.softmax(logits.float(), dim=-1).gather(1, predicted["label"][:, None]).squeeze(1)
+        probabilities.extend(chosen.tolist())
         if "tags" in predicted:
             lengths = batch["mask"].sum(1).tolist()
             for row, length in zip(predicted["tags"].tolist(), lengths):
                 tags.append([data.labels.tags[i] for i in row[:length]])
     model.train()
-    return {"labels": labels, "tags": tags}
+    return {"labels": labels, "tags": tags, "probabilities": probabilities}
 
 
 def train(
@@ -272,9 +278,12 @@ def train(
     train_wall = time.perf_counter() - started
     best = load_checkpoint(best_path, f"delete it and {last_path.name} to train this run again", map_location=device)
     model.load_state_dict(best["model"])
-    final = {split: score(examples[split], predict(model, data, split, config, device)) for split in ("eval", "test")}
+    # the pass that scores the best checkpoint also hands its predictions back (predictions.jsonl: mixer/predictions.py)
+    predictions = {split: predict(model, data, split, config, device) for split in ("eval", "test")}
+    final = {split: score(examples[split], predicted) for split, predicted in predictions.items()}
     return {
         "metrics": final,
+        "predictions": predictions,
         "world_size": ranks.world_size,
         "is_main": ranks.is_main,
         "resumed_from_epoch": first_epoch - 1 if state is not None else None,

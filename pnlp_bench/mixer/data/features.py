@@ -107,20 +107,28 @@ def fit_projection(splits: dict[str, list[Example]], projection: Projection, max
 
 
 def featurize(
-    splits: dict[str, list[Example]], projection: Projection, max_length: int, labels: LabelSpace | None = None
+    splits: dict[str, list[Example]],
+    projection: Projection,
+    max_length: int,
+    labels: LabelSpace | None = None,
+    fit: bool = True,
 ) -> Featurized:
     """Word ids per split into one table of unique words, whose features the projection computes once.
 
     Vectorised over the flattened words of every split: one `dict.fromkeys` pass gives the unique words
     in first-occurrence order (the table's row order), one `map` over the flat words their ids, and a
     boolean mask scatters them into the padded [N, S] arrays; no per-example loop builds tensors.
+
+    A trained model's splits (`bench eval`) pass its `labels` and `fit=False`: the projection keeps the state
+    it was trained with, and labels or tags the model never saw map to IGNORE (counted in `unseen_labels`).
     """
     labels = labels or LabelSpace.from_train(splits["train"])
     kept = {split: [kept_words(example, max_length) for example in examples] for split, examples in splits.items()}
     flat_words = {split: list(chain.from_iterable(rows)) for split, rows in kept.items()}
     vocabulary: dict[str, int] = dict.fromkeys(chain.from_iterable(flat_words.values()))  # type: ignore[arg-type]
     vocabulary.update(zip(vocabulary, range(1, len(vocabulary) + 1)))
-    fit_projection(splits, projection, max_length)
+    if fit:
+        fit_projection(splits, projection, max_length)
     features = projection.word_features(list(vocabulary))
     padding = torch.full((1, features.indices.shape[1]), PAD, dtype=features.indices.dtype)
     values = None
