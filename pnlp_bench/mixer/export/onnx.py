@@ -185,33 +185,32 @@ def export_onnx(
 
 
 def write_graph(exported: nn.Module, arguments: tuple, path: Path, inputs: list[str], outputs: list[str]) -> tuple[str, int]:
-    """model.onnx with a dynamic batch axis; (the exporter used, the opset written)."""
+    """model.onnx with a dynamic batch axis; (the exporter used, the opset written). The graph is built and
+    checked in memory, then written through core/atomic.py, so a failed export leaves no half file."""
+    import io as memory
+
     import onnx
 
-    partial = path.with_name(f".{path.name}.partial")
     dynamic_axes = {name: {0: "batch"} for name in [*inputs, *outputs]}
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The trace's notes on the head's "fewer positions than the mask" test (always false here: every
-            # position is computed) and on slices it cannot fold: nothing a reader of the export can act on.
-            warnings.simplefilter("ignore")
-            try:
-                torch.onnx.export(exported, arguments, str(partial), input_names=inputs, output_names=outputs,
-                                  dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
-                exporter = "torchscript"
-            except Exception:
-                batch = torch.export.Dim("batch")
-                shapes = {name: {0: batch} for name in ["features", "mask", "values"][: len(arguments)]}
-                program = torch.onnx.export(exported, arguments, input_names=inputs, output_names=outputs,
-                                            dynamic_shapes=shapes, opset_version=max(OPSET, 18), dynamo=True)
-                program.save(str(partial))
-                exporter = "dynamo"
-        graph = onnx.load(str(partial))
-        onnx.checker.check_model(graph)
-        opset = next(entry.version for entry in graph.opset_import if entry.domain in ("", "ai.onnx"))
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The trace's notes on the head's "fewer positions than the mask" test (always false here: every
+        # position is computed) and on slices it cannot fold: nothing a reader of the export can act on.
+        warnings.simplefilter("ignore")
+        try:
+            buffer = memory.BytesIO()
+            torch.onnx.export(exported, arguments, buffer, input_names=inputs, output_names=outputs,
+                              dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+            serialized, exporter = buffer.getvalue(), "torchscript"
+        except Exception:
+            batch = torch.export.Dim("batch")
+            shapes = {name: {0: batch} for name in ["features", "mask", "values"][: len(arguments)]}
+            program = torch.onnx.export(exported, arguments, input_names=inputs, output_names=outputs,
+                                        dynamic_shapes=shapes, opset_version=max(OPSET, 18), dynamo=True)
+            serialized, exporter = program.model_proto.SerializeToString(), "dynamo"
+    graph = onnx.load_from_string(serialized)
+    onnx.checker.check_model(graph)
+    opset = next(entry.version for entry in graph.opset_import if entry.domain in ("", "ai.onnx"))
+    write_atomic_bytes(path, serialized)
     return exporter, opset
 
 
