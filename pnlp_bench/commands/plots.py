@@ -186,16 +186,16 @@ def bars_figure(table: dict[str, Any]) -> Any | None:
             colour = colours[plot["series"].index(series) % len(colours)] if grouped else colours[0]
             if cell["ours_mean"] is not None:
                 # a spread only where more than one run (tables rendered before (n=1) carry a std of 0.0)
-                several = cell["ours_std"] is not None and len(cell.get("seeds", [])) != 1
+                several = cell.get("ours_std") is not None and len(cell.get("seeds", [])) != 1
                 axes.barh(y, cell["ours_mean"], height=bar_height, color=colour,
-                          xerr=cell["ours_std"] if several else None, capsize=3, error_kw={"elinewidth": 1})
+                          xerr=cell.get("ours_std") if several else None, capsize=3, error_kw={"elinewidth": 1})
                 text = one_decimal(cell["ours_mean"]) + (f" ± {one_decimal(cell['ours_std'])}" if several else "")
                 # inside a long bar (the paper's stroke often sits just past its end), beside a short one
                 if cell["ours_mean"] > top * 0.3:
-                    axes.text(cell["ours_mean"] - (cell["ours_std"] if several else 0) - top * 0.015, y, text,
+                    axes.text(cell["ours_mean"] - (cell.get("ours_std") if several else 0) - top * 0.015, y, text,
                               va="center", ha="right", fontsize=7, color="white", fontweight="bold")
                 else:
-                    axes.text(cell["ours_mean"] + (cell["ours_std"] if several else 0) + top * 0.015, y, text,
+                    axes.text(cell["ours_mean"] + (cell.get("ours_std") if several else 0) + top * 0.015, y, text,
                               va="center", fontsize=7)
             else:
                 why = cell_error(cell["not_run"]) if cell.get("not_run") else "not run"
@@ -234,7 +234,7 @@ def params_points(table: dict[str, Any], column: str) -> dict[str, list[tuple[fl
     for cell in cells:
         if cell["params"] and cell["ours_mean"] is not None:
             points.setdefault(f"ours, {cell['precision']}", []).append(
-                (cell["params"], cell["ours_mean"], cell["ours_std"], cell["row"]))
+                (cell["params"], cell["ours_mean"], cell.get("ours_std"), cell["row"]))
     for cell in cells:
         x = paper_params(cell["paper_params"])
         if cell["precision"] == headline_precision(table) and cell["paper"] is not None and x:
