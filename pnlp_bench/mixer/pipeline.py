@@ -79,8 +79,7 @@ def projection_state(projection: Any) -> dict[str, Any]:
     return {"projection_state": state()} if state is not None else {}
 
 
-def print_summary(record: dict[str, Any], console: Console, reference: list[PaperNumber] | None = None) -> None:
-    """The run's metrics per split and language; then, for the paper's cell (`reference`), ours beside the paper."""
+def metrics_table(record: dict[str, Any]) -> Table:
     table = Table(title=f"{record['data']} · {record['model']} · {record['budget']}")
     table.add_column("split")
     table.add_column("language")
@@ -91,13 +90,17 @@ def print_summary(record: dict[str, Any], console: Console, reference: list[Pape
         for split in ("eval", "test"):
             for lang, scores in record.get(key, {}).get(split, {}).items():
                 table.add_row(split + suffix, lang, *(f"{scores[name]:.2f}" for name in names))
-    console.print(table)
+    return table
+
+
+def print_summary(record: dict[str, Any], console: Console, reference: list[PaperNumber] | None = None) -> None:
+    """One table: the run's metrics per split and language or, for the paper's cell (`reference`, what
+    `make run` trains), ours beside the paper; then parameters, best epoch, wall time and device."""
+    console.print(comparison_table(record, reference) if reference else metrics_table(record))
     console.print(
         f"parameters {record['parameters']['total']:,} (paper-comparable {record['parameters']['paper_comparable']:,}), "
         f"best epoch {record['best_epoch']}, {record['wall_seconds']:.0f} s on {record['provenance']['device']}"
     )
-    if reference:
-        console.print(comparison_table(record, reference))
     console.print(f"run folder: {record['run_dir']}")
 
 
