@@ -27,9 +27,12 @@ def make_run_overrides() -> list[str]:
     return recipe.split("bench run", 1)[1].split()
 
 
-def test_the_shipped_english_splits_load_with_the_release_counts(shared_data):
+def test_the_shipped_english_splits_load_with_the_release_counts():
     loaded = load_data(DataConfig(name="mtop", root=str(asset("mtop_en")), languages=["en"]))
     assert {key: loaded.report[key] for key in COUNTS} == COUNTS
+
+
+def test_the_shipped_splits_are_the_shared_copy_data_mtop_reads(shared_data):
     stats = json.loads((shared_data / "mtop" / "full" / "stats.json").read_text())
     assert {key: stats[key]["examples"] for key in COUNTS} == COUNTS
     for split in ("train", "eval", "test"):  # the very files data=mtop reads from the shared copy
