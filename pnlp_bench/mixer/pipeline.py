@@ -19,9 +19,9 @@ from rich.table import Table
 from pnlp_bench.core import store
 from pnlp_bench.core.atomic import write_json_atomic, write_text_atomic
 from pnlp_bench.core.checkpoint import load_checkpoint
-from pnlp_bench.core.compose import cell_identity, options
+from pnlp_bench.core.compose import cell_identity, default_config, options
 from pnlp_bench.core.device import resolve_precision
-from pnlp_bench.core.identity import with_renamed_keys
+from pnlp_bench.core.identity import read_view, with_renamed_keys
 from pnlp_bench.core.loggers import LOGGERS
 from pnlp_bench.core.provenance import code_state, provenance
 from pnlp_bench.core.record import RunRecord, finished_record, run_identity, seed_everything
@@ -33,6 +33,7 @@ from pnlp_bench.mixer.data.features import Featurized, LabelSpace, featurize_cac
 from pnlp_bench.mixer.models import BACKBONES, HEADS
 from pnlp_bench.mixer.models.bottleneck import PATHS, ProjectionBottleneck
 from pnlp_bench.mixer.models.pnlp import PNLPModel
+from pnlp_bench.mixer.paper_reference import PaperNumber, comparison_table, reference_for
 from pnlp_bench.mixer.predictions import PREDICTIONS, PREDICTIONS_INT8, write_predictions
 from pnlp_bench.mixer.projection import PROJECTIONS
 from pnlp_bench.mixer.projection.base import Projection
@@ -78,7 +79,7 @@ def projection_state(projection: Any) -> dict[str, Any]:
     return {"projection_state": state()} if state is not None else {}
 
 
-def print_summary(record: dict[str, Any], console: Console) -> None:
+def metrics_table(record: dict[str, Any]) -> Table:
     table = Table(title=f"{record['data']} · {record['model']} · {record['budget']}")
     table.add_column("split")
     table.add_column("language")
@@ -89,7 +90,13 @@ def print_summary(record: dict[str, Any], console: Console) -> None:
         for split in ("eval", "test"):
             for lang, scores in record.get(key, {}).get(split, {}).items():
                 table.add_row(split + suffix, lang, *(f"{scores[name]:.2f}" for name in names))
-    console.print(table)
+    return table
+
+
+def print_summary(record: dict[str, Any], console: Console, reference: list[PaperNumber] | None = None) -> None:
+    """One table: the run's metrics per split and language or, for the paper's cell (`reference`, what
+    `make run` trains), ours beside the paper; then parameters, best epoch, wall time and device."""
+    console.print(comparison_table(record, reference) if reference else metrics_table(record))
     console.print(
         f"parameters {record['parameters']['total']:,} (paper-comparable {record['parameters']['paper_comparable']:,}), "
         f"best epoch {record['best_epoch']}, {record['wall_seconds']:.0f} s on {record['provenance']['device']}"
@@ -106,7 +113,7 @@ def run_mixer(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     previous = finished_record(run_dir, identity)
     if previous is not None:
         console.print(f"already finished with this config and code: {run_dir / 'metrics.json'}")
-        print_summary(previous, console)
+        print_summary(previous, console, reference_for(read_view(cfg), previous["data"], default_config()))
         return previous
     data_config = typed_config(DataConfig, options(cfg.data), "data")
     trainer_config = typed_config(TrainerConfig, options(cfg.trainer), "trainer")
@@ -216,7 +223,7 @@ def run_mixer(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if result["is_main"]:
         write_json_atomic(run_dir / "metrics.json", record)
         store.append(cfg.output_root, {key: value for key, value in record.items() if key != "history"})
-        print_summary(record, console)
+        print_summary(record, console, reference_for(read_view(cfg), record["data"], default_config()))
     return record
 
 
