@@ -121,3 +121,18 @@ def test_an_unfinished_run_of_the_old_folder_naming_goes_on_in_the_new_folder(tm
     other.mkdir()
     adopt_legacy_run_dir(other, overrides, Console(quiet=True))
     assert list(other.iterdir()) == []
+
+
+def test_the_shipped_sample_is_never_a_full_data_cell():
+    """`bench run`'s default data is the 2,000-sentence MTOP sample; data.root is not part of an identity, so
+    the sample says `data.subset`: its runs differ from the full English data's, whose identity is the same
+    from the shared copy and from the copy shipped in the package (data=mtop_en)."""
+    from pnlp_bench.core.compose import compose, config_identity
+
+    full = config_identity(compose(["data=mtop", "data.languages=[en]", "trainer=default"]))
+    assert config_identity(compose(["data=mtop_en", "trainer=default"])) == full
+    sample = config_identity(compose(["trainer=default"]))
+    assert sample == config_identity(compose(["data=mtop_sample", "trainer=default", "seed=0"]))
+    assert sample != full
+    # a key left null adds nothing, so a full-data run keeps the identity it had before the key existed
+    assert config_identity(compose(["data=mtop", "data.languages=[en]", "trainer=default", "data.subset=null"])) == full

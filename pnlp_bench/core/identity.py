@@ -51,6 +51,12 @@ DEPENDENT_KEYS: dict[str, str] = {"data.subset_seed": "train_limit"}
 # pNLP-Mixer's sequence length S, data.max_words, is data.max_length, as in BiGS (words there, tokens here).
 RENAMED_KEYS: dict[str, str] = {"data.dev_limit": "data.eval_limit", "data.max_words": "data.max_length"}
 
+# Keys that name what a run computes only when set: null adds nothing to the identity, whatever the defaults say.
+# `data.subset` names a part of a data set shipped in the package (the MTOP sample, `bench run`'s default data):
+# its runs differ from the full data's, which `data.root` cannot tell (it is ignored, being where the data is),
+# while a run on the full data stays what it was before the key, though the default data is the sample.
+COUNTED_WHEN_SET = ("data.subset",)
+
 FAMILIES = ("mixer", "bigs")
 
 # Nodes of the shared config a family never reads (their interpolations may not even resolve there).
@@ -123,12 +129,26 @@ def with_keys_of_then(resolved: dict[str, Any]) -> dict[str, Any]:
 
 
 def without_idle_keys(resolved: dict[str, Any]) -> dict[str, Any]:
-    """`resolved` without the DEPENDENT_KEYS whose sibling is null (they do nothing there)."""
+    """`resolved` without the DEPENDENT_KEYS whose sibling is null (they do nothing there), nor the
+    COUNTED_WHEN_SET keys that are null."""
     for dotted, sibling in DEPENDENT_KEYS.items():
         node, leaf = _parent(resolved, dotted)
         if node is not None and leaf in node and node.get(sibling) is None:
             del node[leaf]
+    for dotted in COUNTED_WHEN_SET:
+        node, leaf = _parent(resolved, dotted)
+        if node is not None and leaf in node and node[leaf] is None:
+            del node[leaf]
     return resolved
+
+
+def without_counted_when_set(defaults: dict[str, Any]) -> dict[str, Any]:
+    """The defaults without the COUNTED_WHEN_SET keys: a run that sets one differs by it, one that does not, not."""
+    for dotted in COUNTED_WHEN_SET:
+        node, leaf = _parent(defaults, dotted)
+        if node is not None:
+            node.pop(leaf, None)
+    return defaults
 
 
 def _ignored(key: str) -> bool:
@@ -154,7 +174,8 @@ def changed_keys(resolved: dict[str, Any], defaults: dict[str, Any]) -> dict[str
     `defaults` among the keys its family reads, ignored ones left out (`bench runs` shows them)."""
     unread = UNREAD_BY_FAMILY.get(family_of(resolved), ())
     read = {key: value for key, value in resolved.items() if key not in unread and key != "hydra"}
-    return delta(without_idle_keys(with_keys_of_then(read)), without_idle_keys(with_keys_of_then(defaults)))
+    return delta(without_idle_keys(with_keys_of_then(read)),
+                 without_counted_when_set(without_idle_keys(with_keys_of_then(defaults))))
 
 
 def identity_of(resolved: dict[str, Any], defaults: dict[str, Any]) -> str:

@@ -47,6 +47,10 @@ class DataConfig:
     eval_limit: int | None = None
     test_limit: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # A named part of the data set that `root` holds instead of the whole (the MTOP sample shipped in the
+    # package): its runs are never the full data's cells. null: the data set itself. The identity counts it
+    # only when set (core/identity.py: COUNTED_WHEN_SET), since `root` itself is not part of a run's identity.
+    subset: str | None = None
 
     def validate(self, where: str) -> None:
         if self.max_length < 1:
