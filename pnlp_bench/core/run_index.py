@@ -171,8 +171,11 @@ def read_run(folder: Path, metric: str | None = None) -> RunInfo:
         wall = sum(float(row.get(part, 0.0)) for row in history for part in ("train_seconds", "eval_seconds", "checkpoint_seconds"))
     overrides = {}
     if config:
-        overrides = {key: value for key, value in changed_keys(config, preset_defaults(data, model)).items()
-                     if key not in PER_RUN_KEYS}
+        presets = preset_defaults(data, model)
+        # what the identity hashes, less what the presets set themselves (data.subset: the sample's own name)
+        preset_values = {key: json.dumps(value, sort_keys=True, default=str) for key, value in flatten(presets).items()}
+        overrides = {key: value for key, value in changed_keys(config, presets).items()
+                     if key not in PER_RUN_KEYS and preset_values.get(key) != json.dumps(value, sort_keys=True, default=str)}
     seed = (record or {}).get("seed", config.get("seed"))
     return RunInfo(
         folder=str(folder), data=data, model=model, status=status, seed=seed, overrides=overrides, monitor=monitor,
