@@ -145,8 +145,7 @@ def _predict(model: torch.nn.Module, data: Featurized, split: str, config: Train
         predicted = model.head.predict(outputs, batch["mask"])
         labels.extend(data.labels.labels[i] for i in predicted["label"].tolist())
         # one softmax over a few hundred labels per row: nothing beside the forward pass (predictions.jsonl keeps it)
-        logits = outputs["intent_logits"] if "intent_logits" in outputs else outputs["logits"]
-        chosen = torch.softmax(logits.float(), dim=-1).gather(1, predicted["label"][:, None]).squeeze(1)
+        chosen = model.head.label_probabilities(outputs).gather(1, predicted["label"][:, None]).squeeze(1)
         probabilities.extend(chosen.tolist())
         if "tags" in predicted:
             lengths = batch["mask"].sum(1).tolist()
