@@ -310,3 +310,41 @@ def test_continued_pretraining_at_a_longer_length_keeps_the_mlm_head(tmp_path):
     assert report["fresh"] == [] and report["positions"] == "16 -> 64 (tiled)"
     assert torch.equal(loaded.mlm_head.dense.weight, model.mlm_head.dense.weight)
     assert torch.equal(loaded.mlm_head.bias, model.mlm_head.bias)
+
+
+def test_snapshots_keep_the_weights_and_dev_scores_at_their_steps_and_init_from_one(tmp_path):
+    """trainer.snapshot_steps: one pretraining, several budgets; init=run:<hash>@<step> starts from one."""
+    import json
+
+    from pnlp_bench.core import store
+
+    blocks = {"train": random_batch(48, 32, seed=1).int(), "eval": random_batch(8, 32, seed=2).int()}
+    config = BiGSTrainerConfig(max_steps=5, batch_size=8, lr=1e-3, warmup_steps=1, schedule="cosine", snapshot_steps=[2, 4])
+    folder = tmp_path / "runs" / "wikitext2" / "bigs_tiny-snap"
+    folder.mkdir(parents=True)
+    model = tiny_mlm()
+    extra = {"bigs_config": vars(model.config), "task": "mlm", "data": "wikitext2"}
+    result = pretrain(model, blocks, VOCAB, config, folder, 0, extra, quiet=True)
+
+    assert [snap["step"] for snap in result["snapshots"]] == [2, 4]
+    assert [snap["tokens_seen"] for snap in result["snapshots"]] == [2 * 8 * 32, 4 * 8 * 32]
+    # each snapshot is scored where the history scores it, and the final weights differ from step 2's
+    by_step = {row["step"]: row for row in result["history"]}
+    for snap in result["snapshots"]:
+        assert snap["mlm_loss"] == pytest.approx(by_step[snap["step"]]["eval_mlm_loss"])
+    at_two = torch.load(folder / "snapshots" / "step_2.pt", weights_only=True)
+    assert at_two["step"] == 2 and at_two["eval"]["mlm_loss"] == pytest.approx(result["snapshots"][0]["mlm_loss"])
+    words = "backbone.embeddings.word_embeddings.weight"
+    assert not torch.equal(at_two["model"][words], model.state_dict()[words])
+
+    record = {"status": "finished", "task": "mlm", "config_hash": "d" * 16, "code_version": store.code_version(), "run_dir": str(folder)}
+    (folder / "metrics.json").write_text(json.dumps(record))
+    store.append(tmp_path, record)
+    backbone = tiny_backbone(num_layers=2, intermediate_size=64, num_heads=2)
+    loaded, report = initialise(f"run:{'d' * 16}@2", backbone, "classification", 2, 32, "sst2", output_root=tmp_path)
+    assert report["file"].endswith("snapshots/step_2.pt")
+    assert torch.equal(loaded.backbone.state_dict()["embeddings.word_embeddings.weight"], at_two["model"][words])
+    with pytest.raises(ConfigError, match=r"no snapshot at step '3'; it kept steps 2, 4"):
+        initialise(f"run:{'d' * 16}@3", backbone, "classification", 2, 32, "sst2", output_root=tmp_path)
+    with pytest.raises(ConfigError, match="snapshot_steps: 9 is past trainer.max_steps=5"):
+        BiGSTrainerConfig(max_steps=5, snapshot_steps=[9]).validate("trainer")

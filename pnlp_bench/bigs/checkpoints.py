@@ -7,6 +7,9 @@
   and run folder, and no other run (a newer one started by hand) can stand in for it. `bench table
   bigs_table1` pretrains each row, then fine-tunes it with `init=run:<that row's pretraining hash>`;
   `bench pretrain` prints the `init=` of what it ran.
+* `run:<config hash>@<step>`: that pretraining's snapshot at `step` (`trainer.snapshot_steps`,
+  `snapshots/step_<step>.pt`): one pretraining, several budgets (the paper's 11B- and 29B-token models are
+  steps of its 97B-token run).
 * A run folder of this project (pretraining or fine-tuning): its `best.pt`, else its `last.pt`.
 * A checkpoint file written by this project (`best.pt` / `last.pt`): ``{"model", "bigs_config", ...}``.
 * `hf:<repo>`: a released checkpoint of the authors (e.g. `hf:JunxiongWang/BiGS_128`, or a local folder
@@ -76,9 +79,19 @@ def checkpoint_file(init: str) -> Path:
     raise ConfigError(f"init={init}: no such run folder or checkpoint file (or use hf:<repo> for a released one)")
 
 
+def snapshot_file(spec: str, folder: Path, step: str) -> Path:
+    """The snapshot `run:<hash>@<step>` names inside the pretraining's run folder."""
+    path = folder / "snapshots" / f"step_{step}.pt"
+    if not step.isdigit() or not path.is_file():
+        kept = sorted((int(p.stem.removeprefix("step_")) for p in (folder / "snapshots").glob("step_*.pt")))
+        have = f"it kept steps {', '.join(map(str, kept))}" if kept else "it kept none (trainer.snapshot_steps)"
+        raise ConfigError(f"init={spec}: {folder} has no snapshot at step {step!r}; {have}")
+    return path
+
+
 def find_run(spec: str, output_root: str | Path) -> Path:
     """The run folder `run:<config hash>` names: the finished record of that identity with this code version."""
-    config_hash = spec.removeprefix("run:")
+    config_hash = spec.removeprefix("run:").split("@")[0]
     version = store.code_version()
     finished = store.finished(output_root)
     record = finished.get((config_hash, version))
@@ -176,7 +189,9 @@ def initialise(
         )
     if init.startswith("run:"):
         folder = find_run(init, output_root)
-        model, report = from_checkpoint(str(folder), backbone, kind, num_labels, max_length, data_name)
+        _, at, step = init.partition("@")
+        source = snapshot_file(init, folder, step) if at else folder
+        model, report = from_checkpoint(str(source), backbone, kind, num_labels, max_length, data_name)
         report["source"] = f"{init} -> {folder}"
     elif init.startswith("hf:"):
         model, report = from_hub(init, backbone, kind, num_labels, max_length)

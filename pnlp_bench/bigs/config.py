@@ -109,6 +109,10 @@ class BiGSTrainerConfig:
     # pretraining: evaluate dev / write the resumable last.pt every this many steps (null: at the end)
     eval_every: int | None = None
     checkpoint_every: int | None = None
+    # pretraining: also keep the weights at these steps (snapshots/step_<N>.pt, each scored on dev), so one run
+    # gives several pretraining budgets, as the paper's 11B- and 29B-token checkpoints are steps of its 97B run;
+    # a fine-tune starts from one with init=run:<config hash>@<N> (bigs/checkpoints.py)
+    snapshot_steps: list[int] = field(default_factory=list)
     eval_batch_size: int = 64  # sequences per evaluation batch, at most
     # tokens per evaluation batch, whatever the sequence length (4096-token QuALITY: 4 choices = 1 example)
     eval_max_positions: int = 65_536
@@ -132,6 +136,11 @@ class BiGSTrainerConfig:
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ConfigError(f"{where}.{key} must be >= 1 or null, got {value}")
+        bad_snapshots = [step for step in self.snapshot_steps if not isinstance(step, int) or step < 1]
+        if bad_snapshots:
+            raise ConfigError(f"{where}.snapshot_steps must be whole numbers >= 1, got {bad_snapshots[0]!r}")
+        if self.max_steps is not None and any(step > self.max_steps for step in self.snapshot_steps):
+            raise ConfigError(f"{where}.snapshot_steps: {max(self.snapshot_steps)} is past trainer.max_steps={self.max_steps}")
         for key in ("grad_clip", "ssm_lr"):
             value = getattr(self, key)
             if value is not None and not value > 0:

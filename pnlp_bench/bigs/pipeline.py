@@ -203,6 +203,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "monitor": monitor,
             "steps": result["steps"],
             "tokens_seen": result.get("tokens_seen"),
+            "snapshots": result.get("snapshots", []),
             "resumed_from_step": result.get("resumed_from_step"),
             "resumed_from_epoch": result.get("resumed_from_epoch"),
             "init": init_report,

@@ -14,6 +14,9 @@ Checkpoints: `last.pt` (model, optimizer, schedule, step, data order, the maskin
 RNG states, through `pnlp_bench/core/checkpoint.py`) every `trainer.checkpoint_every` steps and at the end; a
 run folder holding a `last.pt` of the same identity (config hash and code version) resumes from it
 (`resume=true`, the default, as for every run). `best.pt` holds the weights with the lowest dev loss.
+Snapshots: at each of `trainer.snapshot_steps` the dev split is scored and the weights are kept in
+`snapshots/step_<N>.pt`, so one pretraining gives several budgets (the record lists them with their dev scores;
+a fine-tune starts from one with `init=run:<config hash>@<N>`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ from pnlp_bench.core.device import autocast_for
 
 BLOCK_RULE_VERSION = 1
 DEV_MASK_SEED = 12_345
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    """Where a pretraining keeps its weights at `step` (trainer.snapshot_steps)."""
+    return run_dir / SNAPSHOTS / f"step_{step}.pt"
 
 
 def build_blocks(documents: list[TextExample], max_length: int, vocab: Vocabulary, vocab_path: str) -> tuple[torch.Tensor, dict]:
@@ -136,6 +145,8 @@ def pretrain(
     generator = torch.Generator().manual_seed(seed)
     state = {"step": 0, "epoch": 0, "position": 0, "order": torch.randperm(train.shape[0], generator=generator)}
     history: list[dict] = []
+    snapshots: list[dict] = []  # one entry per snapshot written: step, tokens seen, dev scores, file
+    snapshot_at = set(config.snapshot_steps)
     best_loss = float("inf")
     last_path = run_dir / "last.pt"
     identity = identity or {}
@@ -149,6 +160,7 @@ def pretrain(
         generator.set_state(saved["generator"])
         state = {key: saved[key] for key in ("step", "epoch", "position", "order")}
         history, best_loss, resumed_from = saved["history"], saved["best_loss"], int(saved["step"])
+        snapshots = saved.get("snapshots", [])
         restore_rng(saved["rng"])  # dropout's draws, as the uninterrupted run would make them
         if console is not None:
             console.print(f"resuming from {last_path} at step {resumed_from:,}")
@@ -165,6 +177,7 @@ def pretrain(
                 **state,
                 "total_steps": total_steps,
                 "history": history,
+                "snapshots": snapshots,
                 "best_loss": best_loss,
                 "finished": finished,
                 **checkpoint_extra,
@@ -188,6 +201,13 @@ def pretrain(
             f"eval mlm_accuracy {scores['mlm_accuracy']:.2f}, {tokens_per_second:,.0f} tokens/s",
         )
         return scores
+
+    def save_snapshot(scores: dict) -> None:
+        path = snapshot_path(run_dir, state["step"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tokens = state["step"] * sequences_per_step * length
+        save_torch_atomic(path, {"model": model.state_dict(), "step": state["step"], "tokens_seen": tokens, "eval": scores, **checkpoint_extra})
+        snapshots.append({"step": state["step"], "tokens_seen": tokens, **scores, "file": str(path.relative_to(run_dir))})
 
     length = train.shape[1]
     loss_sum, loss_steps, window_started, window_tokens = 0.0, 0, time.perf_counter(), 0
@@ -220,10 +240,13 @@ def pretrain(
             loss_sum, loss_steps, window_tokens = loss_sum + step_loss, loss_steps + 1, window_tokens + sequences_per_step * length
             progress.update(steps_task, advance=1, description=f"pretraining (loss {step_loss:.3f})")
             at_end = state["step"] == total_steps
-            if at_end or (config.eval_every and state["step"] % config.eval_every == 0):
+            at_snapshot = state["step"] in snapshot_at
+            if at_end or at_snapshot or (config.eval_every and state["step"] % config.eval_every == 0):
                 elapsed = time.perf_counter() - window_started
                 scores = evaluate(loss_sum / loss_steps, window_tokens / max(elapsed, 1e-9))
                 loss_sum, loss_steps, window_started, window_tokens = 0.0, 0, time.perf_counter(), 0
+                if at_snapshot:
+                    save_snapshot(scores)
             if not at_end and config.checkpoint_every and state["step"] % config.checkpoint_every == 0:
                 save_last(finished=False)
     if scores is None:  # resumed from a checkpoint written after the last step
@@ -233,6 +256,7 @@ def pretrain(
         "metrics": {"eval": scores},
         "best": {"monitor": "mlm_loss", "mlm_loss": best_loss},
         "history": history,
+        "snapshots": snapshots,
         "steps": total_steps,
         "tokens_seen": total_steps * sequences_per_step * length,
         "resumed_from_step": resumed_from,

@@ -13,6 +13,9 @@ Tables of BiGS (`experiments/bigs_table1.yaml`, `bench table bigs_table1`) add a
 first pretrained (`task=mlm`, one run per row), then its fine-tuning cells start from it through
 `init=run:<the pretraining's config hash>`, so the pretraining is part of every fine-tuning cell's identity (a
 changed pretraining budget re-runs the cells, in new folders); the table gains the pretraining's dev metric.
+A budget with `pretrain_step: N` fine-tunes from the pretraining's snapshot at step N instead
+(`init=run:<hash>@N`, `trainer.snapshot_steps`), and its pretraining column is that snapshot's dev score:
+several budgets of one pretraining run, as the paper's 11B- and 29B-token models are steps of its 97B run.
 """
 
 from __future__ import annotations
@@ -112,11 +115,13 @@ class TableSpec:
         return [*self.pretrain.get("overrides", []), *extra, *row.overrides, "seed=0"]
 
     def column_groups(self, column: Column, budget: str) -> list[tuple[str, ...]]:
-        """The override sets of a column's runs: one, or one per fold the budget runs."""
+        """The override sets of a column's runs: one, or one per fold the budget runs. A budget's
+        `column_overrides: {<column name>: [...]}` adds to that column's runs (a subset of one task's data)."""
+        own = [*column.overrides, *self.budgets[budget].get("column_overrides", {}).get(column.name, [])]
         if not column.folds:
-            return [tuple(column.overrides)]
+            return [tuple(own)]
         values = self.budgets[budget].get("folds", column.folds["values"])
-        return [(*column.overrides, f"{column.folds['key']}={value}") for value in values]
+        return [(*own, f"{column.folds['key']}={value}") for value in values]
 
     def run_groups(self, budget: str) -> list[tuple[str, ...]]:
         """The distinct override sets of the columns' runs: each is one run per row and seed."""
@@ -144,7 +149,8 @@ class TableSpec:
     def row_overrides(self, row: Row, budget: str, group: tuple[str, ...] = ()) -> list[str]:
         extra = ["quantize.int8=true"] if "int8" in self.precisions else []
         if self.pretrain is not None:  # the row's own pretraining, by identity (see the module doc)
-            extra.append(f"init=run:{pretraining_identity(self, row, budget)[0]}")
+            step = self.budgets[budget].get("pretrain_step")
+            extra.append(f"init=run:{pretraining_identity(self, row, budget)[0]}" + (f"@{step}" if step else ""))
         return [*self.base, *group, *self.budgets[budget]["overrides"], *extra, *row.overrides]
 
     def seeds_for(self, budget: str) -> list[int]:
@@ -365,6 +371,13 @@ def summarise(values: list[float]) -> tuple[float | None, float | None]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
+def pretraining_metric(record: dict[str, Any], column: Column, step: int | None) -> float | None:
+    """The pretraining's dev metric: at its end, or at the snapshot of `step` (a budget's `pretrain_step`)."""
+    if step is None:
+        return metric_of(record, column, "fp32")
+    return next((snap.get(column.metric) for snap in record.get("snapshots", []) if snap["step"] == step), None)
+
+
 def metric_of(record: dict[str, Any], column: Column, precision: str) -> float | None:
     """The column's number in a record of either family and any age (core/record.py: one layout)."""
     return RunRecord.from_json(record).metric(column.split, column.language, column.metric, int8=precision != "fp32")
@@ -385,7 +398,12 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
                     records = [done[identity]] if identity in done and precision == "fp32" else []
                 else:
                     records = [done[i] for r, g, _, _, i in cells if r is row and g in groups and i in done]
-                values = [v for v in (metric_of(record, column, precision) for record in records) if v is not None]
+                if group == (PRETRAINING,):
+                    step = spec.budgets[budget].get("pretrain_step")
+                    found = (pretraining_metric(record, column, step) for record in records)
+                else:
+                    found = (metric_of(record, column, precision) for record in records)
+                values = [v for v in found if v is not None]
                 mean, std = summarise(values)
                 why_missing = ""
                 if not records and group != (PRETRAINING,):

@@ -65,7 +65,8 @@ class RunOptions:
     # A run started again with the same config in the same folder goes on from its last finished epoch.
     resume: bool = True
     # backbone=bigs: start from a pretrained encoder: run:<config hash> (that finished run in the results
-    # store, by identity: pnlp_bench/bigs/checkpoints.py), a run folder, a .pt checkpoint, or hf:<repo> (online)
+    # store, by identity: pnlp_bench/bigs/checkpoints.py; run:<config hash>@<step> for its snapshot at that
+    # step), a run folder, a .pt checkpoint, or hf:<repo> (online)
     init: str | None = None
     output_root: str = "outputs"
 
