@@ -113,7 +113,7 @@ def table_command(argv: list[str]) -> int:
     if added:
         console.print(f"table {spec.number}: {added} record(s) added to {args.results_dir / 'records.jsonl'}")
     cells = tables.aggregate(spec, args.budget, output_root, args.results_dir)
-    for path in tables.write_results(spec, args.budget, cells, args.results_dir):
+    for path in tables.write_results(spec, args.budget, cells, args.results_dir, output_root):
         console.print(f"wrote {path}")
     chosen = {row.name for row in spec.rows_for(args.budget)}  # rows a budget leaves out are not missing
     missing = [cell for cell in cells if cell["ours_mean"] is None and cell["row"] in chosen]

@@ -283,3 +283,81 @@ def test_cells_finished_by_another_process_during_a_table_are_not_run_again(tmp_
     monkeypatch.setattr(tables.subprocess, "run", fake_run)
     assert tables.launch(spec, "smoke", tmp_path, []) == 0
     assert len(launched) == 4 and later[1][0] not in launched
+
+
+def fake_record(identity: tuple[str, str], seed: int, metrics: dict, **extra) -> dict:
+    config_hash, version = identity
+    return {"status": "finished", "config_hash": config_hash, "code_version": version, "seed": seed, "metrics": metrics,
+            "parameters": {"total": 1000}, "epochs": 3, "budget": "a test budget", "run_dir": f"/runs/{config_hash}-{seed}",
+            "provenance": {"device": "cpu", "commit": "0" * 40, "date": "2026-12-06T00:00:00", "dirty": False}, **extra}
+
+
+def test_bigs_claims_average_and_score_against_pretraining_from_records(tmp_path, monkeypatch):
+    """The table file's claims are decided from paired seeds; the GLUE average and the scaling sweep come from
+    the records of several budgets, snapshots of one pretraining included."""
+    from pnlp_bench.commands import table_claims
+
+    monkeypatch.chdir(ROOT)
+    spec = tables.load_spec("bigs_table1")
+    # per row: a level, and per seed a wobble; BiGS and BERT within 0.3, STACK+SSM 8 below, GATED+attention
+    # 0.5 below BERT with a spread too wide to tell
+    level = {"GATED+SSM (BiGS)": 80.0, "STACK+attention (BERT)": 80.1, "STACK+SSM": 72.0, "GATED+attention": 79.6}
+    wobble = {"GATED+SSM (BiGS)": [0.1, -0.2, 0.0], "STACK+attention (BERT)": [0.0, 0.1, -0.1],
+              "STACK+SSM": [0.3, -0.3, 0.1], "GATED+attention": [2.0, -1.5, -0.4]}
+    for budget, shift in (("cpu_1x", -5.0), ("cpu", 0.0)):
+        cells, _ = tables.plan(spec, budget, tmp_path)
+        for row, group, seed, _, identity in cells:
+            value = level[row.name] + wobble[row.name][seed] + shift
+            metric = {"data=cola": "mcc", "data=mrpc": "f1", "data=stsb": "pearson"}.get(group[0], "accuracy")
+            scores = {metric: value, "accuracy": value, "spearman": value}
+            store.append(tmp_path, fake_record(identity, seed, {"eval": scores}))
+    for row in spec.rows:
+        snapshots = [{"step": 240, "tokens_seen": 1_966_080, "mlm_loss": 6.0}, {"step": 720, "tokens_seen": 5_898_240, "mlm_loss": 5.5}]
+        store.append(tmp_path, fake_record(tables.pretraining_identity(spec, row, "cpu"), 0,
+                                           {"eval": {"mlm_loss": 5.0, "perplexity": 148.4}}, tokens_seen=19_660_800,
+                                           snapshots=snapshots))
+
+    values = table_claims.seed_values(spec, "cpu", tmp_path, None)
+    assert values[("GATED+SSM (BiGS)", "GLUE avg")] == pytest.approx({0: 80.1, 1: 79.8, 2: 80.0})
+    verdicts = {(claim["claim"], claim["metric"]): claim["verdict"] for claim in table_claims.evaluate_claims(spec, values)}
+    assert verdicts[("GATED+SSM about equal to STACK+attention", "SST-2")] == "holds"
+    assert verdicts[("STACK+SSM clearly below both", "GLUE avg")] == "holds"
+    assert verdicts[("GATED+attention below STACK+attention", "SST-2")] == "cannot tell"
+
+    points = {(point["budget"], point["row"]): point for point in table_claims.scaling_points(spec, tmp_path, None)}
+    assert points[("cpu_1x", "STACK+SSM")]["mlm_loss"] == 6.0 and points[("cpu", "STACK+SSM")]["mlm_loss"] == 5.0
+    assert points[("cpu_1x", "STACK+SSM")]["scores"]["SST-2"]["mean"] == pytest.approx(67.0 + 0.1 / 3)
+    assert points[("cpu_3x", "STACK+SSM")]["mlm_loss"] == 5.5 and points[("cpu_3x", "STACK+SSM")]["scores"]["SST-2"]["n"] == 0
+
+    cells = tables.aggregate(spec, "cpu", tmp_path)
+    tables.write_results(spec, "cpu", cells, tmp_path / "results", tmp_path)
+    text = (tmp_path / "results" / "bigs_table1.md").read_text()
+    assert "## The paper's claims" in text and "**holds**" in text and "**cannot tell**" in text
+    assert "| STACK+SSM | cpu_1x | 2.0M | 6.000 | 403.4 |" in text
+    payload = json.loads((tmp_path / "results" / "bigs_table1.json").read_text())
+    assert {"claims", "scaling", "average"} <= set(payload)
+    # a claim naming a row the table lacks is refused when the file is read
+    spec.claims["statements"][0]["row"] = "nobody"
+    with pytest.raises(Exception, match="names row 'nobody'"):
+        table_claims.check_spec(spec)
+
+
+def test_bigs_figures_draw_the_pretraining_curves_and_the_score_against_loss(tmp_path):
+    from pnlp_bench.commands.bigs_plots import bigs_plots
+
+    history = [{"step": step, "epoch": 0, "eval_mlm_loss": 7.0 - step / 1000} for step in (200, 400, 600)]
+    record = {"status": "finished", "task": "mlm", "run_dir": "/runs/p", "tokens_seen": 600 * 8192, "steps": 600,
+              "history": history, "unigram_baseline": {"mlm_loss": 6.75}}
+    cell = {"row": "GATED+SSM (BiGS)", "column": "MLM dev perplexity", "metric": "eval//perplexity", "precision": "fp32",
+            "run_dirs": ["/runs/p"]}
+    score = {"mean": 80.0, "std": 0.5, "n": 3}
+    scaling = [{"budget": budget, "row": "GATED+SSM (BiGS)", "tokens": tokens, "mlm_loss": loss, "scores": {"SST-2": score}}
+               for budget, tokens, loss in (("cpu_1x", 2e6, 6.0), ("cpu", 2e7, 5.0))]
+    table = {"table": "bigs_table1", "cells": [cell], "scaling": scaling}
+    path = tmp_path / "bigs_table1.json"
+    links = bigs_plots(path, table, [record])
+    assert len(links) == 2 and (tmp_path / "mlm_curves_bigs_table1.png").stat().st_size > 10_000
+    assert (tmp_path / "score_vs_pretraining_bigs_table1.png").exists()
+    # a table without the sweep removes what an earlier report drew
+    assert bigs_plots(path, {"table": "bigs_table1", "cells": [cell]}, [record]) == []
+    assert not (tmp_path / "mlm_curves_bigs_table1.png").exists()

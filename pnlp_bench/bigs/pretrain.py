@@ -94,11 +94,16 @@ def masked_lm_loss(model: BiGSForMaskedLM, input_ids: torch.Tensor, labels: torc
     return loss, int(targets.numel()), int((logits.argmax(-1) == targets).sum())
 
 
+def dev_batch_size(config: BiGSTrainerConfig, length: int) -> int:
+    """Blocks per dev batch; the fixed dev masking is drawn batch by batch, so its positions follow it too."""
+    return max(1, min(config.eval_batch_size, config.eval_max_positions // length))
+
+
 @torch.no_grad()
 def evaluate_mlm(model: BiGSForMaskedLM, blocks: torch.Tensor, vocab: Vocabulary, config: BiGSTrainerConfig, device: torch.device) -> dict:
     model.eval()
     generator = torch.Generator().manual_seed(DEV_MASK_SEED)
-    size = max(1, min(config.eval_batch_size, config.eval_max_positions // blocks.shape[1]))
+    size = dev_batch_size(config, blocks.shape[1])
     loss_sum, masked, correct = 0.0, 0, 0
     for start in range(0, blocks.shape[0], size):
         ids = blocks[start : start + size].long()

@@ -6,7 +6,8 @@ The plots (commands/plots.py) are drawn as each table file's `plot:` says:
 - `params_vs_score_<stem>.png`: ours and the paper's score against parameters, for tables whose rows are size
   presets (Tables 5 and 6: the paper's accuracy-against-parameters figure);
 - `curves_<stem>.png`: the eval metric per epoch of every run behind a table, named by its row (the history
-  each committed record carries, or the run folder's metrics.json for a record of the local store only).
+  each committed record carries, or the run folder's metrics.json for a record of the local store only);
+- BiGS tables with a `scaling:` key: `mlm_curves_<stem>.png` and `score_vs_pretraining_<stem>.png` (commands/bigs_plots.py).
 `results/README.md` opens with the coverage of every table: cells at the paper's protocol, all cells, and the
 mean absolute difference to the paper's numbers. Everything is read from `results/*.json`, the committed
 records (`results/records.jsonl`) and the local store; nothing is trained.
@@ -18,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pnlp_bench.commands import plots
+from pnlp_bench.commands import bigs_plots, plots
 from pnlp_bench.core import store
 from pnlp_bench.core.atomic import write_text_atomic
 
@@ -61,7 +62,7 @@ def table_plots(path: Path, table: dict[str, Any], records: list[dict[str, Any]]
     plot = path.parent / f"curves_{path.stem}.png"
     if plots.curves_plot(table, records, plot):
         links.append(f"[training curves]({plot.name})")
-    return links
+    return links + bigs_plots.bigs_plots(path, table, records)
 
 
 def files_of(path: Path) -> str:

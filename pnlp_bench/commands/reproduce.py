@@ -168,7 +168,7 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
                 tables.commit_records(table_spec, budget, output_root, results_dir)
                 if record is not None:
                     tables.write_results(table_spec, budget, tables.aggregate(table_spec, budget, output_root, results_dir),
-                                         results_dir)
+                                         results_dir, output_root)
             done, needed = tables.coverage(tables.load_spec(each.cell.table), budget, output_root, results_dir)
             left = len(queue) + len(running)
             eta = duration(sum(walls) / len(walls) * left / jobs) if walls and left else "—"

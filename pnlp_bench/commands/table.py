@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from pnlp_bench.commands import table_files
+from pnlp_bench.commands import table_claims, table_files
 from pnlp_bench.core import store
 from pnlp_bench.core.compose import compose, config_identity
 from pnlp_bench.core.record import SELECTION_SPLIT, RunRecord
@@ -95,6 +95,10 @@ class TableSpec:
     # BiGS tables: {overrides: [...], metric: perplexity, column: "<name>"}
     pretrain: dict[str, Any] | None = None
     plot: Plot = field(default_factory=Plot)
+    # BiGS tables: an average column, the paper's claims and the score-against-pretraining sweep (table_claims.py)
+    average: dict[str, Any] | None = None
+    claims: dict[str, Any] | None = None
+    scaling: dict[str, Any] | None = None
 
     def plot_columns(self) -> list[str]:
         return self.plot.columns or [self.columns[0].name]
@@ -206,7 +210,7 @@ def load_spec(number: str) -> TableSpec:
             source = row.get("source", raw.get("paper_source", ""))
             paper = {name: paper_value(value, source) for name, value in (row.get("paper") or {}).items()}
             rows.append(Row(row["name"], list(row.get("overrides", [])), paper, str(row.get("paper_params", ""))))
-        return TableSpec(
+        spec = TableSpec(
             number=str(raw["table"]),
             title=raw["title"],
             source=raw.get("paper_source", ""),
@@ -224,8 +228,13 @@ def load_spec(number: str) -> TableSpec:
             path=path,
             pretrain=raw.get("pretrain"),
             plot=load_plot(path, raw.get("plot"), columns, rows),
+            average=raw.get("average"),
+            claims=raw.get("claims"),
+            scaling=raw.get("scaling"),
         )
-    except (KeyError, TypeError) as error:
+        table_claims.check_spec(spec)
+        return spec
+    except (KeyError, TypeError, AttributeError) as error:
         raise ConfigError(f"{path}: malformed table file ({type(error).__name__}: {error})") from None
 
 
@@ -291,11 +300,18 @@ def pretraining_identity(spec: TableSpec, row: Row, budget: str) -> tuple[str, s
         raise ConfigError(f"{spec.path}: pretraining of row {row.name!r}, budget {budget!r}: {first_line}") from None
 
 
-def pretrain_rows(spec: TableSpec, budget: str, output_root: Path, done: dict, extra: list[str]) -> set[str]:
-    """Runs each row's missing pretraining (one process each); returns the rows whose pretraining failed."""
+def pretrain_rows(spec: TableSpec, budget: str, output_root: Path, cells: list, done: dict, extra: list[str]) -> set[str]:
+    """Runs each row's missing pretraining (one process each); returns the rows whose pretraining failed.
+
+    A pretraining is needed when it has no record, or when a fine-tuning cell of its row is still to run and
+    its weights are not under `output_root`: the committed records (results/records.jsonl) do not hold
+    weights, so on a fresh clone such a pretraining runs again (the record of the new run wins)."""
     failed = set()
+    local = store.finished(output_root)
     for row in spec.rows_for(budget):
-        if pretraining_identity(spec, row, budget) in done:
+        identity = pretraining_identity(spec, row, budget)
+        cells_to_run = any(r is row and cell not in done for r, *_, cell in cells)
+        if identity in local or (identity in done and not cells_to_run):
             continue
         overrides = spec.pretrain_overrides(row, budget)
         print(f"table {spec.number} · {row.name}: pretraining", flush=True)
@@ -327,7 +343,7 @@ def commit_records(spec: TableSpec, budget: str, output_root: Path, results_dir:
 def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[str], results_dir: Path | None = None) -> int:
     cells, done = plan(spec, budget, output_root, results_dir)
     quiet = [arg for arg in launcher_args if arg == "quiet=true"]
-    failed_pretraining = pretrain_rows(spec, budget, output_root, done, quiet) if spec.pretrain is not None else set()
+    failed_pretraining = pretrain_rows(spec, budget, output_root, cells, done, quiet) if spec.pretrain is not None else set()
     failures = len(failed_pretraining)
     for row in spec.rows_for(budget):
         if row.name in failed_pretraining:
@@ -442,10 +458,13 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
     return rows
 
 
-def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path) -> list[Path]:
-    """results/<stem>.md, .tex, .csv and .json (commands/table_files.py)."""
+def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path,
+                  output_root: Path | None = None) -> list[Path]:
+    """results/<stem>.md, .tex, .csv and .json (commands/table_files.py), with the claims and the score against
+    pretraining of a table file that asks for them (table_claims.py; read from `output_root`'s store too)."""
     plot = {"kind": spec.plot.kind, "columns": spec.plot_columns(), "series": spec.plot.series}
-    return table_files.write_files(spec, display_columns(spec), budget, cells, results_dir, plot)
+    sections, extra = table_claims.analysis(spec, budget, output_root or Path("outputs"), results_dir)
+    return table_files.write_files(spec, display_columns(spec), budget, cells, results_dir, plot, sections, extra)
 
 
 def coverage(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | None = None) -> tuple[int, int]:

@@ -88,7 +88,8 @@ def newest_run(cells: list[dict[str, Any]]) -> str:
     return max((date for cell in cells for date in cell["dates"]), default="no run yet")
 
 
-def render_markdown(spec: TableSpec, columns: list[Column], budget: str, cells: list[dict[str, Any]]) -> str:
+def render_markdown(spec: TableSpec, columns: list[Column], budget: str, cells: list[dict[str, Any]],
+                    sections: list[str] | None = None) -> str:
     described = spec.budgets[budget].get("description", "")
     lines = [f"# {spec.heading}: {spec.title}", "", f"Paper: {spec.source}.", "",
              f"Budget profile `{budget}`: {described}", ""]
@@ -98,6 +99,7 @@ def render_markdown(spec: TableSpec, columns: list[Column], budget: str, cells: 
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     by_key = {(cell["row"], cell["precision"], cell["column"]): cell for cell in cells}
+    lines += ["", *(sections or [])] if sections else []
     lines += ["", "## Provenance", "", "| model | seeds run | epochs | budget | hardware | commit | date |", "|---|---|---|---|---|---|---|"]
     for row in spec.rows:
         cell = by_key[(row.name, spec.precisions[0], spec.columns[0].name)]
@@ -172,16 +174,17 @@ def render_latex(spec: TableSpec, columns: list[Column], budget: str, cells: lis
 
 
 def write_files(spec: TableSpec, columns: list[Column], budget: str, cells: list[dict[str, Any]], results_dir: Path,
-                plot: dict[str, Any]) -> list[Path]:
-    """results/<stem>.md, .tex, .csv and .json; the json also carries how `bench report` draws the table."""
+                plot: dict[str, Any], sections: list[str] | None = None, extra: dict[str, Any] | None = None) -> list[Path]:
+    """results/<stem>.md, .tex, .csv and .json; the json also carries how `bench report` draws the table, and
+    `extra` (a BiGS table's claims and score against pretraining), whose markdown is `sections`."""
     results_dir.mkdir(parents=True, exist_ok=True)
     stem = results_dir / spec.stem
     paths = [stem.with_suffix(".md"), stem.with_suffix(".tex"), stem.with_suffix(".csv"), stem.with_suffix(".json")]
     written = {
-        paths[0]: render_markdown(spec, columns, budget, cells),
+        paths[0]: render_markdown(spec, columns, budget, cells, sections),
         paths[1]: render_latex(spec, columns, budget, cells),
-        paths[3]: json.dumps({"table": spec.number, "title": spec.title, "budget": budget, "plot": plot, "cells": cells},
-                             indent=1),
+        paths[3]: json.dumps({"table": spec.number, "title": spec.title, "budget": budget, "plot": plot, "cells": cells,
+                              **(extra or {})}, indent=1),
     }
     for path, text in written.items():
         write_text_atomic(path, text)
