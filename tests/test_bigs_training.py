@@ -187,6 +187,10 @@ def test_finetune_runs_regression_and_multiple_choice(tmp_path, kind, caplog):
     assert monitor in result["metrics"]["eval"] and result["best"]["epoch"] in (1, 2)
     assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
     assert read_history(tmp_path / "history.jsonl") == result["history"]
+    # the cost of a step, from the epochs' training time and the loop's peak memory (the long-input comparison)
+    cost = result["cost"]
+    assert cost["timed_epochs"] == 2 and sum(row["train_steps"] for row in result["history"]) == 6
+    assert cost["seconds_per_step"] > 0 and cost["positions_per_second"] > 0 and cost["peak_memory_mb"] is not None
     lines = [record.getMessage() for record in caplog.records if record.name == "pnlp_bench.train"]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"] and all("ETA" in line for line in lines)
 
@@ -348,3 +352,26 @@ def test_snapshots_keep_the_weights_and_dev_scores_at_their_steps_and_init_from_
         initialise(f"run:{'d' * 16}@3", backbone, "classification", 2, 32, "sst2", output_root=tmp_path)
     with pytest.raises(ConfigError, match="snapshot_steps: 9 is past trainer.max_steps=5"):
         BiGSTrainerConfig(max_steps=5, snapshot_steps=[9]).validate("trainer")
+
+
+@pytest.mark.shared
+def test_the_unigram_baseline_in_the_table_file_is_recomputed_from_wikitext2(shared_data, tmp_path, monkeypatch):
+    """experiments/bigs_table1.yaml's baseline is what baselines.py computes on the data, not a typed number."""
+    from pathlib import Path
+
+    import yaml
+
+    from pnlp_bench.bigs.baselines import unigram_baseline
+    from pnlp_bench.bigs.data.loaders import load_text_data
+    from pnlp_bench.bigs.data.text_tasks import TextDataConfig
+    from pnlp_bench.bigs.pretrain import DEV_MASK_SEED, build_blocks
+    from pnlp_bench.core.paths import BERT_UNCASED_VOCAB
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "experiments" / "bigs_table1.yaml").read_text())
+    stated = spec["pretrain"]["baseline"]
+    task = load_text_data(TextDataConfig(name="wikitext2", max_length=128))
+    blocks = {split: build_blocks(docs, 128, VOCAB, str(BERT_UNCASED_VOCAB))[0] for split, docs in task.splits.items()}
+    found = unigram_baseline(blocks["train"], blocks["eval"], VOCAB, 0.15, 20, DEV_MASK_SEED, stated["eval_batch_size"])
+    assert found["mlm_loss"] == pytest.approx(stated["mlm_loss"], abs=5e-4)
+    assert found["perplexity"] == pytest.approx(stated["perplexity"], abs=0.5)

@@ -13,7 +13,7 @@ from pnlp_bench.core.files import DataError
 from pnlp_bench.mixer.data.base import DataConfig, Example
 from pnlp_bench.mixer.data.loaders import load_data
 from pnlp_bench.mixer.data.features import featurize
-from pnlp_bench.mixer.data.splits import carve_stratified, stratified_folds
+from pnlp_bench.core.splits import carve_stratified, stratified_folds
 from pnlp_bench.mixer.data.text import words_of
 from pnlp_bench.mixer.projection.minhash import MinHashConfig, MinHashProjection
 from pnlp_bench.core.registry import ConfigError

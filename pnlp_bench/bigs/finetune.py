@@ -35,8 +35,26 @@ from pnlp_bench.core.atomic import save_torch_atomic
 from pnlp_bench.core.checkpoint import load_resumable, restore_rng, save_resumable
 from pnlp_bench.core.run_log import ProgressLog, logging_above
 from pnlp_bench.core.device import autocast_for, resolve_device
+from pnlp_bench.core.memory import PeakMemory
 
 Scorer = Callable[[list, list], dict]
+
+
+def training_cost(history: list[dict], peak_megabytes: float | None, device: torch.device) -> dict[str, Any]:
+    """Time and memory of a training step, from the epochs' rows (each epoch's training time, evaluation excluded)
+    and the training loop's peak memory (core/memory.py: on the CPU the resident set's growth, on CUDA the
+    allocator's peak): what the long-input comparison reports per length."""
+    timed = [row for row in history if row.get("train_steps")]
+    seconds = sum(row["train_seconds"] for row in timed)
+    steps = sum(row["train_steps"] for row in timed)
+    positions = sum(row["train_positions"] for row in timed)
+    return {
+        "seconds_per_step": seconds / steps if steps else None,
+        "positions_per_second": positions / seconds if seconds else None,
+        "peak_memory_mb": peak_megabytes,
+        "memory_kind": "CUDA allocator peak" if device.type == "cuda" else "growth of the resident set's peak",
+        "timed_epochs": len(timed),
+    }
 
 
 def device_for(config: BiGSTrainerConfig) -> torch.device:
@@ -131,7 +149,8 @@ def finetune(
     progress_log = ProgressLog(run_dir, epochs_to_run)
     history = progress_log.start(history)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
-    with logging_above(Progress(*columns, disable=quiet, transient=True)) as progress:
+    peak = PeakMemory(device)
+    with logging_above(Progress(*columns, disable=quiet, transient=True)) as progress, peak:
         epochs_task = progress.add_task("epochs", total=config.epochs, completed=first_epoch - 1)
         batches_task = progress.add_task("batches", total=micro_batches)
         for epoch in range(first_epoch, config.epochs + 1):
@@ -140,10 +159,11 @@ def finetune(
             epoch_started = time.perf_counter()
             progress.reset(batches_task)
             order = torch.randperm(len(train), generator=generator)
-            loss_sum, loss_count = 0.0, 0
+            loss_sum, loss_count, positions, epoch_steps = 0.0, 0, 0, 0
             for index, start in enumerate(range(0, len(train), config.batch_size)):
                 rows = order[start : start + config.batch_size]
                 batch = batch_tensors(train, rows, pad, trim, device)
+                positions += batch["input_ids"].numel()  # what the encoder computes over, pads of the batch included
                 with autocast_for(config.precision, device):
                     loss = model(**batch, labels=train_labels[rows].to(device)).loss
                 (loss / config.grad_accumulation).backward()
@@ -156,6 +176,7 @@ def finetune(
                     schedule.step()
                     optimizer.zero_grad(set_to_none=True)
                     step += 1
+                    epoch_steps += 1
                 progress.advance(batches_task)
                 if step >= total_steps:
                     break
@@ -175,6 +196,8 @@ def finetune(
                     **{f"{split}_{name}": v for split, split_scores in scores.items() for name, v in split_scores.items() if name != "examples"},
                     "lr": schedule.get_last_lr()[0],
                     "train_seconds": train_seconds,
+                    "train_steps": epoch_steps,
+                    "train_positions": positions,
                     "examples_per_second": min(len(train), loss_count * config.batch_size) / train_seconds,
                 }
             )
@@ -205,6 +228,7 @@ def finetune(
             progress.update(epochs_task, advance=1, description=f"epoch {epoch}: eval {monitor} {value:.2f}")
     return {
         "metrics": scores,
+        "cost": training_cost(history, peak.megabytes, device),
         "best": {"epoch": best_epoch, "monitor": monitor, "metrics": best_scores},
         "history": history,
         "steps": step,

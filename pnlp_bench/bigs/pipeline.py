@@ -209,6 +209,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "steps": result["steps"],
             "tokens_seen": result.get("tokens_seen"),
             "snapshots": result.get("snapshots", []),
+            "cost": result.get("cost"),
             "unigram_baseline": result.get("unigram_baseline"),
             "resumed_from_step": result.get("resumed_from_step"),
             "resumed_from_epoch": result.get("resumed_from_epoch"),

@@ -46,6 +46,8 @@ def mlm_curves_figure(table: dict[str, Any], records: list[dict[str, Any]]) -> A
                   label=f"{row} (final perplexity {math.exp(points[-1][1]):.0f})")
         if record.get("unigram_baseline"):
             baselines.append(record["unigram_baseline"]["mlm_loss"])
+    if not baselines and table.get("pretraining_baseline"):  # runs older than the recorded baseline
+        baselines.append(table["pretraining_baseline"]["mlm_loss"])
     if baselines:
         level = baselines[0]
         axes.axhline(level, color="grey", linestyle="--", label=f"add-one unigram baseline (perplexity {math.exp(level):.0f})")

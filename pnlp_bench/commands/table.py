@@ -369,6 +369,7 @@ def launch(spec: TableSpec, budget: str, output_root: Path, launcher_args: list[
 
 
 PRETRAINING = "<pretraining>"
+COST = "cost"  # a column split: the training's cost, not a metric of a split
 
 
 def display_columns(spec: TableSpec) -> list[Column]:
@@ -395,7 +396,10 @@ def pretraining_metric(record: dict[str, Any], column: Column, step: int | None)
 
 
 def metric_of(record: dict[str, Any], column: Column, precision: str) -> float | None:
-    """The column's number in a record of either family and any age (core/record.py: one layout)."""
+    """The column's number in a record of either family and any age (core/record.py: one layout). A column of
+    `split: cost` reads the training's cost instead (BiGS fine-tunings: seconds_per_step, peak_memory_mb, ...)."""
+    if column.split == COST:
+        return (record.get("cost") or {}).get(column.metric)
     return RunRecord.from_json(record).metric(column.split, column.language, column.metric, int8=precision != "fp32")
 
 

@@ -226,6 +226,8 @@ def analysis(spec: TableSpec, budget: str, output_root: Path, results_dir: Path 
     columns = (spec.scaling or {}).get("columns", [])
     sections = claims_markdown(claims, budget) + scaling_markdown(points, columns)
     extra: dict[str, Any] = {"claims": claims, "scaling": points}
+    if (spec.pretrain or {}).get("baseline"):
+        extra["pretraining_baseline"] = spec.pretrain["baseline"]
     if spec.average:
         extra["average"] = {row.name: sorted(values.get((row.name, spec.average["name"]), {}).items()) for row in spec.rows}
     return sections, extra

@@ -100,11 +100,16 @@ def metric_names(metric: str) -> tuple[str, ...]:
     """Names a text task's scorer returns (`glue_<task>` or `accuracy`), for checking `data.monitor` early."""
     if metric.startswith("glue_"):
         return (*GLUE_METRICS.get(metric.removeprefix("glue_"), ("accuracy",)), "score")
+    if metric == "binary_f1":
+        return ("f1", "accuracy")
     return ("accuracy",)
 
 
 def score_text_task(metric: str, gold: Sequence, predicted: Sequence) -> dict:
-    """Scores of a BiGS fine-tuning task: GLUE's per-task metrics, or accuracy (SCROLLS QuALITY / ContractNLI)."""
+    """Scores of a BiGS fine-tuning task: GLUE's per-task metrics, F1 and accuracy (`binary_f1`: Hyperpartisan),
+    or accuracy (SCROLLS QuALITY / ContractNLI)."""
     if metric.startswith("glue_"):
         return glue_scores(metric.removeprefix("glue_"), gold, predicted)
+    if metric == "binary_f1":  # F1 of class 1 (Hyperpartisan's hyperpartisan) and accuracy, x 100
+        return {"f1": binary_f1(gold, predicted), "accuracy": accuracy(gold, predicted), "examples": len(gold)}
     return {"accuracy": accuracy(gold, predicted), "examples": len(gold)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from pnlp_bench.bigs.data import corpus, glue, scrolls  # noqa: F401  (registration)
+from pnlp_bench.bigs.data import corpus, documents, glue, scrolls  # noqa: F401  (registration)
 from pnlp_bench.bigs.data.text_tasks import TEXT_DATA, TextDataConfig, TextExample, TextTask
 from pnlp_bench.core.files import DataError
 

@@ -9,9 +9,7 @@ step: matmul rates, FLOP counts and the step profile.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
-import gc
 import json
 import math
 import os
@@ -31,6 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pnlp_bench.core.atomic import write_text_atomic
 from pnlp_bench.core.device import resolve_device as core_device
 from pnlp_bench.core.registry import ConfigError
+from pnlp_bench.core.memory import PeakMemory  # noqa: F401  (speed/ imports it from here)
 
 
 # ---------------------------------------------------------------- options, device, threads, hardware
@@ -138,59 +137,6 @@ def hardware(device: torch.device) -> dict[str, Any]:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def resident_megabytes() -> float | None:
-    return _status_kilobytes("VmRSS")
-
-
-def _status_kilobytes(key: str) -> float | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-class PeakMemory:
-    """The transient peak of a block (one warm training step): memory it needed on top of what existed before.
-
-    CUDA: `max_memory_allocated` during the block minus what was allocated at its start. CPU: the resident
-    set's high-water mark minus the resident set at the start (Linux: the mark is reset through
-    /proc/self/clear_refs, and freed heap handed back with malloc_trim first). Measured after warm-up, so
-    one-time allocations (kernels' workspaces, thread pools) are not charged to whichever path runs first.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.megabytes: float | None = None
-
-    def __enter__(self) -> "PeakMemory":
-        gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.start = torch.cuda.memory_allocated(self.device) / 2**20
-            return self
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")
-            self.start = resident_megabytes()
-        except OSError:
-            self.start = None
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.device.type == "cuda":
-            self.megabytes = torch.cuda.max_memory_allocated(self.device) / 2**20 - self.start
-        elif self.start is not None:
-            peak = _status_kilobytes("VmHWM")
-            self.megabytes = None if peak is None else peak - self.start
 
 
 def tensor_megabytes(tensors: Iterator[torch.Tensor] | list[torch.Tensor]) -> float:

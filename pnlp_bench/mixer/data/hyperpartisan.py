@@ -13,7 +13,7 @@ hyperpartisan, the positive class of F1, the metric of the papers).
 
 Splits. The by-article data has no official split (its test set stayed hidden on TIRA). Two options:
 - `options.split=cv10` (default): stratified 10-fold cross-validation. Articles are dealt to 10 folds by
-  label in keyed-hash order of their ids (`options.split_seed`, default 0; `pnlp_bench/mixer/data/splits.py`),
+  label in keyed-hash order of their ids (`options.split_seed`, default 0; `pnlp_bench/core/splits.py`),
   so every fold has the 37/63 label balance. `options.fold=k` (0-9) tests on fold k, selects the
   checkpoint on fold k+1 (mod 10) and trains on the other eight: 80/10/10, about 516/64/65 articles,
   the proportions of the Longformer paper's split. Report the mean over folds 0-9. The train split is
@@ -35,7 +35,7 @@ from xml.parsers import expat
 
 from pnlp_bench.core.files import DataError
 from pnlp_bench.mixer.data.base import DataConfig, Example, LoadedData, LOADERS, cached_splits, file_signature
-from pnlp_bench.mixer.data.splits import hash_order, stratified_folds
+from pnlp_bench.core.splits import hash_order, stratified_folds
 from pnlp_bench.mixer.data.text import with_gz, words_of
 from pnlp_bench.core.paths import resolve_data_root
 from pnlp_bench.core.registry import ConfigError

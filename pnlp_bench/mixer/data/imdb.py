@@ -14,7 +14,7 @@ Labels are the strings `neg` and `pos` (`pos` is the positive class of F1).
 Validation split: IMDB has train and test only, and the test split must never select a checkpoint, so
 `eval` is carved out of train: `options.eval_size` reviews (default 2,500, i.e. 10%), stratified by label
 (1,250 neg + 1,250 pos), chosen in keyed-hash order of their uids with `options.split_seed` (default 0;
-see `pnlp_bench/mixer/data/splits.py`). Train keeps the other 22,500; test is the full official 25,000. The
+see `pnlp_bench/core/splits.py`). Train keeps the other 22,500; test is the full official 25,000. The
 carve-out is the same on every machine and does not depend on the order of the source files. The train
 split is listed in that same keyed-hash order (a fixed shuffle; the files list all negative reviews
 first), so `data.train_limit=N` takes a balanced random sample, not N negative reviews.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pnlp_bench.core.files import DataError
 from pnlp_bench.mixer.data.base import DataConfig, Example, LoadedData, LOADERS, cached_splits, file_signature
-from pnlp_bench.mixer.data.splits import carve_stratified, hash_order
+from pnlp_bench.core.splits import carve_stratified, hash_order
 from pnlp_bench.core.files import iter_lines
 from pnlp_bench.mixer.data.text import with_gz, words_of
 from pnlp_bench.core.paths import resolve_data_root

@@ -11,18 +11,28 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 
-from pnlp_bench.mixer.data.base import Example
+from typing import Protocol, TypeVar
+
+
+class Labelled(Protocol):
+    """What a split needs of an example, in either family: a stable id and a label."""
+
+    uid: str
+    label: object
+
+
+Example = TypeVar("Example", bound=Labelled)
 
 
 def hash_order(examples: Sequence[Example], seed: int) -> list[Example]:
     return sorted(examples, key=lambda example: hashlib.sha256(f"{seed}:{example.uid}".encode()).digest())
 
 
-def by_label(examples: Sequence[Example]) -> dict[str, list[Example]]:
-    groups: dict[str, list[Example]] = defaultdict(list)
+def by_label(examples: Sequence[Example]) -> dict[object, list[Example]]:
+    groups: dict[object, list[Example]] = defaultdict(list)
     for example in examples:
         groups[example.label].append(example)
-    return dict(sorted(groups.items()))
+    return dict(sorted(groups.items(), key=lambda item: str(item[0])))
 
 
 def carve_stratified(examples: Sequence[Example], size: int, seed: int) -> tuple[list[Example], list[Example]]:
