@@ -333,7 +333,7 @@ def test_bigs_claims_average_and_score_against_pretraining_from_records(tmp_path
     tables.write_results(spec, "cpu", cells, tmp_path / "results", tmp_path)
     text = (tmp_path / "results" / "bigs_table1.md").read_text()
     assert "## The paper's claims" in text and "**holds**" in text and "**cannot tell**" in text
-    assert "| STACK+SSM | cpu_1x | 2.0M | 6.000 | 403.4 |" in text
+    assert "| STACK+SSM | cpu_1x | — | 2.0M | 6.000 | 403.4 |" in text
     payload = json.loads((tmp_path / "results" / "bigs_table1.json").read_text())
     assert {"claims", "scaling", "average"} <= set(payload)
     # a claim naming a row the table lacks is refused when the file is read
@@ -361,3 +361,22 @@ def test_bigs_figures_draw_the_pretraining_curves_and_the_score_against_loss(tmp
     # a table without the sweep removes what an earlier report drew
     assert bigs_plots(path, {"table": "bigs_table1", "cells": [cell]}, [record]) == []
     assert not (tmp_path / "mlm_curves_bigs_table1.png").exists()
+
+
+def test_a_fresh_clone_pretrains_again_only_when_a_fine_tune_needs_the_weights(tmp_path, monkeypatch):
+    """Committed records hold no weights: a pretraining whose record is committed but whose folder is not here
+    runs again when one of its row's fine-tunings is missing, and not when they are all done."""
+    monkeypatch.chdir(ROOT)
+    spec = tables.load_spec("bigs_table1")
+    results, local = tmp_path / "results", tmp_path / "outputs"
+    budget = "smoke"
+    row = spec.rows_for(budget)[0]
+    store.commit(results, [fake_record(tables.pretraining_identity(spec, row, budget), 0, {"eval": {"perplexity": 9.0}})])
+    launched = []
+    monkeypatch.setattr(tables.subprocess, "run", lambda command, **_: launched.append(command) or subprocess.CompletedProcess(command, 0))
+    cells, done = tables.plan(spec, budget, local, results)
+    assert tables.pretrain_rows(spec, budget, local, cells, done, []) == set() and len(launched) == 1  # cells missing
+    store.commit(results, [fake_record(identity, seed, {"eval": {"accuracy": 50.0}}) for *_, seed, _, identity in cells])
+    cells, done = tables.plan(spec, budget, local, results)
+    launched.clear()
+    assert tables.pretrain_rows(spec, budget, local, cells, done, []) == set() and launched == []  # nothing to fine-tune

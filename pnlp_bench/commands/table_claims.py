@@ -155,6 +155,7 @@ def scaling_points(spec: TableSpec, output_root: Path, results_dir: Path | None)
                 _, done = tables.plan(spec, budget, output_root, results_dir)
             record = done.get(tables.pretraining_identity(spec, row, budget))
             loss, tokens = None, None
+            encoder = (record or {}).get("parameters", {}).get("encoder")
             if record is not None:
                 if step is None:
                     loss = tables.metric_of(record, LOSS, "fp32")
@@ -167,7 +168,8 @@ def scaling_points(spec: TableSpec, output_root: Path, results_dir: Path | None)
                 found = list(values.get((row.name, column), {}).values())
                 scores[column] = {"mean": statistics.fmean(found) if found else None,
                                   "std": statistics.stdev(found) if len(found) > 1 else None, "n": len(found)}
-            points.append({"budget": budget, "row": row.name, "tokens": tokens, "mlm_loss": loss, "scores": scores})
+            points.append({"budget": budget, "row": row.name, "encoder_parameters": encoder, "tokens": tokens,
+                           "mlm_loss": loss, "scores": scores})
     return points
 
 
@@ -199,10 +201,11 @@ def scaling_markdown(points: list[dict[str, Any]], columns: list[str]) -> list[s
         return []
     lines = ["## Score against pretraining", "",
              "Each row's pretraining at each budget (snapshots of one run: the cpu_1x and cpu_3x budgets are its "
-             "weights at 1/10 and 3/10 of the steps), its dev MLM loss there, and the fine-tuned dev scores "
-             "(mean ± std over seeds; (n=1) for one run).", "",
-             "| row | budget | tokens | MLM dev loss | perplexity | " + " | ".join(columns) + " |",
-             "|---|---|---|---|---|" + "---|" * len(columns)]
+             "weights at 1/10 and 3/10 of the steps), its encoder's parameters (embeddings and heads apart: the "
+             "variants are matched on these), the tokens it had seen, its dev MLM loss there, and the fine-tuned "
+             "dev scores (mean ± std over seeds; (n=1) for one run).", "",
+             "| row | budget | encoder parameters | tokens | MLM dev loss | perplexity | " + " | ".join(columns) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(columns)]
     for point in points:
         scores = []
         for column in columns:
@@ -211,7 +214,8 @@ def scaling_markdown(points: list[dict[str, Any]], columns: list[str]) -> list[s
             scores.append(number(score["mean"]) + spread)
         tokens = f"{point['tokens'] / 1e6:.1f}M" if point["tokens"] else "—"
         perplexity = None if point["mlm_loss"] is None else math.exp(point["mlm_loss"])
-        lines.append(f"| {point['row']} | {point['budget']} | {tokens} | {number(point['mlm_loss'], 3)} | "
+        encoder = f"{point['encoder_parameters']:,}" if point.get("encoder_parameters") else "—"
+        lines.append(f"| {point['row']} | {point['budget']} | {encoder} | {tokens} | {number(point['mlm_loss'], 3)} | "
                      f"{number(perplexity)} | " + " | ".join(scores) + " |")
     return lines + [""]
 
