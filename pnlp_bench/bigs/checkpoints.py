@@ -44,6 +44,7 @@ from pnlp_bench.bigs.model import (
     BiGSForMultipleChoice,
     BiGSForSequenceClassification,
 )
+from pnlp_bench.bigs.pretrain import SNAPSHOTS, snapshot_path
 from pnlp_bench.core.registry import ConfigError
 
 POSITIONS = "backbone.embeddings.position_embeddings.weight"
@@ -81,9 +82,9 @@ def checkpoint_file(init: str) -> Path:
 
 def snapshot_file(spec: str, folder: Path, step: str) -> Path:
     """The snapshot `run:<hash>@<step>` names inside the pretraining's run folder."""
-    path = folder / "snapshots" / f"step_{step}.pt"
-    if not step.isdigit() or not path.is_file():
-        kept = sorted((int(p.stem.removeprefix("step_")) for p in (folder / "snapshots").glob("step_*.pt")))
+    path = snapshot_path(folder, int(step)) if step.isdigit() else None
+    if path is None or not path.is_file():
+        kept = sorted((int(p.stem.removeprefix("step_")) for p in (folder / SNAPSHOTS).glob("step_*.pt")))
         have = f"it kept steps {', '.join(map(str, kept))}" if kept else "it kept none (trainer.snapshot_steps)"
         raise ConfigError(f"init={spec}: {folder} has no snapshot at step {step!r}; {have}")
     return path
