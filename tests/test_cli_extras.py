@@ -36,7 +36,7 @@ def test_tables_refuses_a_budget_no_table_has():
     done = bench("tables", "--budget", "nope")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: bench tables --budget 'nope': no table has that budget; valid: auto, cpu, paper, paper-cpu, smoke"]
+        "error: bench tables --budget 'nope': no table has that budget; valid: auto, cpu, cpu_1m, cpu_1x, cpu_3x, paper, paper-cpu, smoke"]
 
 
 def test_run_help_describes_every_group_and_lists_its_options():
