@@ -220,10 +220,16 @@ def scaling_markdown(points: list[dict[str, Any]], columns: list[str]) -> list[s
     return lines + [""]
 
 
-def analysis(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | None) -> tuple[list[str], dict[str, Any]]:
-    """The markdown sections and json entries the table file's `average`, `claims` and `scaling` ask for."""
+# an output root without a store: only the committed records are read (a fresh clone's view)
+NO_LOCAL_STORE = Path("/nonexistent/pnlp-bench-no-local-store")
+
+
+def analysis(spec: TableSpec, budget: str, output_root: Path | None, results_dir: Path | None) -> tuple[list[str], dict[str, Any]]:
+    """The markdown sections and json entries the table file's `average`, `claims` and `scaling` ask for, from the
+    committed records and `output_root`'s store (None: the committed records alone)."""
     if not (spec.average or spec.claims or spec.scaling):
         return [], {}
+    output_root = output_root if output_root is not None else NO_LOCAL_STORE
     values = seed_values(spec, budget, output_root, results_dir)
     claims = evaluate_claims(spec, values)
     points = scaling_points(spec, output_root, results_dir)
