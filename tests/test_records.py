@@ -235,7 +235,7 @@ def test_every_committed_table_renders_again_from_the_committed_records_alone(na
     if budget is None:
         pytest.skip(f"no committed record behind results/{spec.stem}.* (rendered before records were committed)")
     cells = tables.aggregate(spec, budget, tmp_path / "no-local-store", ROOT / "results")
-    rendered = tables.write_results(spec, budget, cells, tmp_path / "results")
+    rendered = tables.write_results(spec, budget, cells, tmp_path / "results", records_dir=ROOT / "results")
     assert {path.suffix for path in rendered} == {".md", ".tex", ".csv", ".json"}  # the LaTeX table too
     for path in rendered:
         committed = ROOT / "results" / path.name

@@ -463,12 +463,13 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
 
 
 def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path,
-                  output_root: Path | None = None) -> list[Path]:
+                  output_root: Path | None = None, records_dir: Path | None = None) -> list[Path]:
     """results/<stem>.md, .tex, .csv and .json (commands/table_files.py), with the claims and the score against
     pretraining of a table file that asks for them (table_claims.py): from the committed records and, given
-    `output_root`, its local store too (as `aggregate` read the cells)."""
+    `output_root`, its local store too (as `aggregate` read the cells); the committed records are those of
+    `records_dir`, by default the folder written to."""
     plot = {"kind": spec.plot.kind, "columns": spec.plot_columns(), "series": spec.plot.series}
-    sections, extra = table_claims.analysis(spec, budget, output_root, results_dir)
+    sections, extra = table_claims.analysis(spec, budget, output_root, records_dir or results_dir)
     return table_files.write_files(spec, display_columns(spec), budget, cells, results_dir, plot, sections, extra)
 
 
