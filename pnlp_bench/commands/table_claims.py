@@ -143,22 +143,22 @@ def scaling_points(spec: TableSpec, output_root: Path, results_dir: Path | None)
     """Per budget and row: the pretraining's tokens and dev MLM loss there, and the columns' mean ± std."""
     from pnlp_bench.commands import table as tables
 
+    from pnlp_bench.core import store
+
     scaling = spec.scaling or {}
-    done = None
+    done = store.finished(output_root, results_dir)  # what `plan` reads, without composing every cell again
     points = []
-    LOSS = loss_column()
+    dev_loss = loss_column()
     for budget in scaling.get("budgets", []):
         values = seed_values(spec, budget, output_root, results_dir)
         step = spec.budgets[budget].get("pretrain_step")
         for row in spec.rows_for(budget):
-            if done is None:
-                _, done = tables.plan(spec, budget, output_root, results_dir)
             record = done.get(tables.pretraining_identity(spec, row, budget))
             loss, tokens = None, None
             encoder = (record or {}).get("parameters", {}).get("encoder")
             if record is not None:
                 if step is None:
-                    loss = tables.metric_of(record, LOSS, "fp32")
+                    loss = tables.metric_of(record, dev_loss, "fp32")
                     tokens = record.get("tokens_seen")
                 else:
                     snap = next((snap for snap in record.get("snapshots", []) if snap["step"] == step), None)
