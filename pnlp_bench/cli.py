@@ -37,6 +37,9 @@ commands:
   eval     a finished run's best checkpoint scored on other data, no training (labels matched by name); its
            own record in RUN_DIR/eval/<hash>/ and the store, with predictions.jsonl
            e.g. bench eval outputs/runs/mtop/mixer_base-1a2b3c4d data=mtop data.languages=[de] split=test
+  probe    what finished MLM pretrainings read from their context: dev loss as is, with the context shuffled,
+           with only nearby words, and attention's weight on neighbours -> results/bigs_context.md
+           e.g. bench probe outputs/runs/wikitext2/bigs_mini-53666060ee4d0a5b outputs/runs/wikitext2/bigs_mini-53666060ee4d0a5b@720
   runs     the run folders under outputs/runs, newest first: data, model, overrides, status, best score, time;
            --group-by KEY,… aggregates finished runs into mean ± std over seeds
            e.g. bench runs --data mtop --group-by model,size.num_layers --metric test/avg/exact_match --json
@@ -210,6 +213,12 @@ def eval_command(argv: list[str]) -> int:
     return eval_main(argv)
 
 
+def probe_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.mlm_probe import main as probe_main
+
+    return probe_main([arg for arg in argv if arg != "quiet=true"])
+
+
 def runs_command(argv: list[str]) -> int:
     from pnlp_bench.commands.runs import main as runs_main
 
@@ -287,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
 # `bench COMMAND`: run and pretrain go to Hydra (main), these take argparse flags
 COMMANDS = {"table": table_command, "tables": tables_command, "reproduce": reproduce_command, "report": report_command,
             "speed": speed_command, "predict": predict_command, "export": export_command, "eval": eval_command,
-            "runs": runs_command, "completion": completion_command,
+            "runs": runs_command, "probe": probe_command, "completion": completion_command,
             "__complete": complete_command}
 
 if __name__ == "__main__":
