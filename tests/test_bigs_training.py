@@ -361,7 +361,7 @@ def test_the_unigram_baseline_in_the_table_file_is_recomputed_from_wikitext2(sha
 
     import yaml
 
-    from pnlp_bench.bigs.baselines import unigram_baseline
+    from pnlp_bench.bigs.baselines import context_free_baseline, unigram_baseline
     from pnlp_bench.bigs.data.loaders import load_text_data
     from pnlp_bench.bigs.data.text_tasks import TextDataConfig
     from pnlp_bench.bigs.pretrain import DEV_MASK_SEED, build_blocks
@@ -375,3 +375,24 @@ def test_the_unigram_baseline_in_the_table_file_is_recomputed_from_wikitext2(sha
     found = unigram_baseline(blocks["train"], blocks["eval"], VOCAB, 0.15, 20, DEV_MASK_SEED, stated["eval_batch_size"])
     assert found["mlm_loss"] == pytest.approx(stated["mlm_loss"], abs=5e-4)
     assert found["perplexity"] == pytest.approx(stated["perplexity"], abs=0.5)
+    context_free = context_free_baseline(blocks["train"], blocks["eval"], VOCAB, 0.15, 20, DEV_MASK_SEED, stated["eval_batch_size"])
+    assert context_free["mlm_loss"] == pytest.approx(stated["context_free"]["mlm_loss"], abs=5e-4)
+    assert context_free["perplexity"] == pytest.approx(stated["context_free"]["perplexity"], abs=0.5)
+    assert context_free["masked_tokens"] == found["masked_tokens"] and context_free["mlm_loss"] < found["mlm_loss"]
+
+
+def test_the_context_free_baseline_trusts_the_shown_token_only_as_often_as_the_masking_keeps_it():
+    from pnlp_bench.bigs.baselines import context_free_baseline, unigram_baseline
+
+    generator = torch.Generator().manual_seed(0)
+    train = torch.randint(VOCAB.first_ordinary, VOCAB.first_ordinary + 50, (40, 16), generator=generator)
+    dev = torch.randint(VOCAB.first_ordinary, VOCAB.first_ordinary + 50, (12, 16), generator=generator)
+    arguments = (train, dev, VOCAB, 0.3, None, 0, 4)
+    unigram = unigram_baseline(*arguments)
+    # no position keeps its own token: the shown token is never the target's, the model is the unigram one
+    never = context_free_baseline(*arguments, mask_fraction=0.8, random_fraction=0.2)
+    assert never["mlm_loss"] == pytest.approx(unigram["mlm_loss"], abs=1e-3)
+    assert never["masked_tokens"] == unigram["masked_tokens"] > 0
+    # BERT's 80/10/10: a tenth of the targets are shown, so the loss drops well below the unigram's
+    bert = context_free_baseline(*arguments)
+    assert bert["mlm_loss"] < unigram["mlm_loss"] - 0.2

@@ -26,7 +26,7 @@ from rich.table import Table
 from pnlp_bench.bigs.checkpoints import build_for_task, initialise
 from pnlp_bench.bigs.config import BiGSBackboneConfig, BiGSTrainerConfig
 from pnlp_bench.bigs.finetune import device_for, finetune
-from pnlp_bench.bigs.baselines import unigram_baseline
+from pnlp_bench.bigs.baselines import context_free_baseline, unigram_baseline
 from pnlp_bench.bigs.pretrain import DEV_MASK_SEED, build_blocks, dev_batch_size, pretrain
 from pnlp_bench.bigs.tokenization import encode_examples, vocabulary
 from pnlp_bench.core.atomic import write_json_atomic, write_text_atomic
@@ -149,10 +149,10 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             resume=bool(resolved.get("resume", True)), identity=identity,
         )
         epochs = round(result["tokens_seen"] / max(1, blocks["train"].numel()), 2)  # passes over the corpus
-        result["unigram_baseline"] = unigram_baseline(
-            blocks["train"], blocks["eval"], vocab, trainer_config.mlm_probability, trainer_config.max_predictions,
-            DEV_MASK_SEED, dev_batch_size(trainer_config, data_config.max_length),
-        )
+        masking = (trainer_config.mlm_probability, trainer_config.max_predictions, DEV_MASK_SEED,
+                   dev_batch_size(trainer_config, data_config.max_length))
+        result["unigram_baseline"] = unigram_baseline(blocks["train"], blocks["eval"], vocab, *masking)
+        result["context_free_baseline"] = context_free_baseline(blocks["train"], blocks["eval"], vocab, *masking)
         budget = trainer_config.pretrain_budget(result["steps"], data_config.max_length)
         reporting = "dev split with one fixed masking; best.pt = lowest dev MLM loss, last.pt = final (resumable)"
     else:
@@ -211,6 +211,7 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "snapshots": result.get("snapshots", []),
             "cost": result.get("cost"),
             "unigram_baseline": result.get("unigram_baseline"),
+            "context_free_baseline": result.get("context_free_baseline"),
             "resumed_from_step": result.get("resumed_from_step"),
             "resumed_from_epoch": result.get("resumed_from_epoch"),
             "init": init_report,

@@ -1,7 +1,8 @@
 """The figures of a BiGS table that `bench report` draws beside it (from its `results/<stem>.json` and records):
 
 - `mlm_curves_<stem>.png`: each row's pretraining, dev MLM loss against tokens seen (every evaluation of the
-  run's history), with the add-one unigram baseline the pretraining must leave far behind;
+  run's history), with the add-one unigram baseline the pretraining must leave far behind, and the level of a
+  model that reads no context at all (the unigram plus the token a non-[MASK] position shows; bigs/baselines.py);
 - `score_vs_pretraining_<stem>.png`: the paper's evidence, each downstream column of the table file's
   `scaling:` against the dev MLM loss of the pretraining it started from, one line per row through its
   budgets (1x, 3x, 10x tokens), error bars the std over fine-tuning seeds.
@@ -38,7 +39,7 @@ def mlm_curves_figure(table: dict[str, Any], records: list[dict[str, Any]]) -> A
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
     colours = plt.get_cmap("tab10").colors
-    baselines = []
+    baselines, context_free = [], []
     for index, (row, record) in enumerate(runs):
         per_step = record["tokens_seen"] / record["steps"] if record.get("steps") else 0
         points = [(entry["step"] * per_step / 1e6, entry["eval_mlm_loss"]) for entry in history_of(record) if "eval_mlm_loss" in entry]
@@ -46,8 +47,16 @@ def mlm_curves_figure(table: dict[str, Any], records: list[dict[str, Any]]) -> A
                   label=f"{row} (final perplexity {math.exp(points[-1][1]):.0f})")
         if record.get("unigram_baseline"):
             baselines.append(record["unigram_baseline"]["mlm_loss"])
-    if not baselines and table.get("pretraining_baseline"):  # runs older than the recorded baseline
-        baselines.append(table["pretraining_baseline"]["mlm_loss"])
+        if record.get("context_free_baseline"):
+            context_free.append(record["context_free_baseline"]["mlm_loss"])
+    stated = table.get("pretraining_baseline") or {}
+    if not baselines and stated:  # runs older than the recorded baseline
+        baselines.append(stated["mlm_loss"])
+    if not context_free and stated.get("context_free"):
+        context_free.append(stated["context_free"]["mlm_loss"])
+    if context_free:
+        axes.axhline(context_free[0], color="black", linestyle="-.", linewidth=0.8,
+                     label=f"no context: unigram + the token shown (perplexity {math.exp(context_free[0]):.0f})")
     if baselines:
         level = baselines[0]
         axes.axhline(level, color="grey", linestyle="--", label=f"add-one unigram baseline (perplexity {math.exp(level):.0f})")
