@@ -319,6 +319,7 @@ def test_bigs_claims_average_and_score_against_pretraining_from_records(tmp_path
 
     values = table_claims.seed_values(spec, "cpu", tmp_path, None)
     assert values[("GATED+SSM (BiGS)", "GLUE avg")] == pytest.approx({0: 80.1, 1: 79.8, 2: 80.0})
+    assert values[("GATED+SSM (BiGS)", "GLUE avg w/o STS-B")] == pytest.approx({0: 80.1, 1: 79.8, 2: 80.0})
     verdicts = {(claim["claim"], claim["metric"]): claim["verdict"] for claim in table_claims.evaluate_claims(spec, values)}
     assert verdicts[("GATED+SSM about equal to STACK+attention", "SST-2")] == "holds"
     assert verdicts[("STACK+SSM clearly below both", "GLUE avg")] == "holds"
@@ -336,9 +337,17 @@ def test_bigs_claims_average_and_score_against_pretraining_from_records(tmp_path
     assert "| STACK+SSM | cpu_1x | — | 2.0M | 6.000 | 403.4 |" in text
     payload = json.loads((tmp_path / "results" / "bigs_table1.json").read_text())
     assert {"claims", "scaling", "average"} <= set(payload)
+    assert set(payload["average"]) == {"GLUE avg", "GLUE avg w/o STS-B"}
     # a claim naming a row the table lacks is refused when the file is read
     spec.claims["statements"][0]["row"] = "nobody"
     with pytest.raises(Exception, match="names row 'nobody'"):
+        table_claims.check_spec(spec)
+    spec.claims["statements"][0]["row"] = "GATED+SSM (BiGS)"
+    spec.average = [{"name": "GLUE avg", "weights": {"QNLI": 1}}]
+    with pytest.raises(Exception, match="average weight for 'QNLI', not a column"):
+        table_claims.check_spec(spec)
+    spec.average = [{"weights": {"SST-2": 1}}]
+    with pytest.raises(Exception, match="each average needs a name and weights"):
         table_claims.check_spec(spec)
 
 

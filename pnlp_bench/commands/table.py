@@ -96,7 +96,7 @@ class TableSpec:
     pretrain: dict[str, Any] | None = None
     plot: Plot = field(default_factory=Plot)
     # BiGS tables: an average column, the paper's claims and the score-against-pretraining sweep (table_claims.py)
-    average: dict[str, Any] | None = None
+    average: dict[str, Any] | list[dict[str, Any]] | None = None
     claims: dict[str, Any] | None = None
     scaling: dict[str, Any] | None = None
 

@@ -3,6 +3,7 @@ and the score against pretraining across budgets. Each comes from a key of the t
 
 * `average: {name: GLUE avg, weights: {<column>: weight, ...}}`: per seed, the weighted mean of those columns
   (GLUE's convention: a task with two metrics counts each at half weight), over the seeds that have them all.
+  A list of such entries gives several averages (for example one without a task whose runs collapsed).
 * `claims: {metrics: [...], margin: 1.0, statements: [{text, row, relation, than: [rows]}]}`: each statement
   compared per metric, paired by fine-tuning seed (the same seed gives every variant the same data order):
   d = mean over seeds of (row - other), s = its standard error (std of the paired differences / sqrt(n)).
@@ -38,15 +39,25 @@ def loss_column() -> Any:
     return Column(name="MLM dev loss", metric="mlm_loss", split=SELECTION_SPLIT, language="")
 
 
+def averages_of(spec: TableSpec) -> list[dict[str, Any]]:
+    """The table file's `average` entries: none, one (a mapping) or several (a list of them)."""
+    if not spec.average:
+        return []
+    return list(spec.average) if isinstance(spec.average, list) else [spec.average]
+
+
 def check_spec(spec: TableSpec) -> None:
     """The average, claims and scaling keys name real columns, rows, budgets and relations."""
     columns = [column.name for column in spec.columns]
-    average = spec.average or {}
-    names = columns + ([average["name"]] if average else [])
+    averages = averages_of(spec)
+    names = columns + [average.get("name") for average in averages]
     rows = [row.name for row in spec.rows]
-    for column in average.get("weights", {}):
-        if column not in columns:
-            raise ConfigError(f"{spec.path}: average weight for {column!r}, not a column; valid: {', '.join(columns)}")
+    for average in averages:
+        if not isinstance(average, dict) or not average.get("name") or not average.get("weights"):
+            raise ConfigError(f"{spec.path}: each average needs a name and weights, got {average!r}")
+        for column in average["weights"]:
+            if column not in columns:
+                raise ConfigError(f"{spec.path}: average weight for {column!r}, not a column; valid: {', '.join(columns)}")
     claims = spec.claims or {}
     for metric in claims.get("metrics", []):
         if metric not in names:
@@ -80,14 +91,14 @@ def seed_values(spec: TableSpec, budget: str, output_root: Path, results_dir: Pa
                 value = tables.metric_of(done[identity], column, "fp32")
                 if value is not None:
                     values.setdefault((row.name, column.name), {})[seed] = value
-    if spec.average:
-        weights = spec.average["weights"]
+    for average in averages_of(spec):
+        weights = average["weights"]
         for row in spec.rows:
             per_column = [values.get((row.name, column), {}) for column in weights]
             seeds = set.intersection(*(set(found) for found in per_column)) if per_column else set()
             if seeds:
                 total = sum(weights.values())
-                values[(row.name, spec.average["name"])] = {
+                values[(row.name, average["name"])] = {
                     seed: sum(weight * found[seed] for weight, found in zip(weights.values(), per_column)) / total
                     for seed in sorted(seeds)
                 }
@@ -238,6 +249,12 @@ def analysis(spec: TableSpec, budget: str, output_root: Path | None, results_dir
     extra: dict[str, Any] = {"claims": claims, "scaling": points}
     if (spec.pretrain or {}).get("baseline"):
         extra["pretraining_baseline"] = spec.pretrain["baseline"]
-    if spec.average:
-        extra["average"] = {row.name: sorted(values.get((row.name, spec.average["name"]), {}).items()) for row in spec.rows}
+    def per_row(name: str) -> dict[str, list]:
+        return {row.name: sorted(values.get((row.name, name), {}).items()) for row in spec.rows}
+
+    averages = averages_of(spec)
+    if isinstance(spec.average, dict):
+        extra["average"] = per_row(spec.average["name"])
+    elif averages:
+        extra["average"] = {average["name"]: per_row(average["name"]) for average in averages}
     return sections, extra
