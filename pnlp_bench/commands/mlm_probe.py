@@ -86,7 +86,7 @@ def probe_run(target: str, blocks_limit: int | None, window: int) -> dict[str, A
     return {
         "run": str(run_dir), "config_hash": record["config_hash"], "snapshot": step is not None,
         "step": step if step is not None else int(record["steps"]),
-        "tokens_seen": int(saved.get("tokens_seen") or record["tokens_seen"]) if step is not None else int(record["tokens_seen"]),
+        "tokens_seen": int(saved["tokens_seen"] if step is not None else record["tokens_seen"]),
         "label": LABELS.get((config.arch, config.routing), f"{config.arch}+{config.routing}"),
         "lr": trainer_config.lr, "recorded_mlm_loss": recorded, **losses, "adjacent_attention": adjacency,
         "dev_blocks": int(dev.shape[0]), "seconds": round(time.perf_counter() - started, 1),

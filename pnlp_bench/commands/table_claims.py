@@ -50,11 +50,12 @@ def check_spec(spec: TableSpec) -> None:
     """The average, claims and scaling keys name real columns, rows, budgets and relations."""
     columns = [column.name for column in spec.columns]
     averages = averages_of(spec)
-    names = columns + [average.get("name") for average in averages]
-    rows = [row.name for row in spec.rows]
     for average in averages:
         if not isinstance(average, dict) or not average.get("name") or not average.get("weights"):
             raise ConfigError(f"{spec.path}: each average needs a name and weights, got {average!r}")
+    names = columns + [average["name"] for average in averages]
+    rows = [row.name for row in spec.rows]
+    for average in averages:
         for column in average["weights"]:
             if column not in columns:
                 raise ConfigError(f"{spec.path}: average weight for {column!r}, not a column; valid: {', '.join(columns)}")
