@@ -40,6 +40,9 @@ commands:
   probe    what finished MLM pretrainings read from their context: dev loss as is, with the context shuffled,
            with only nearby words, and attention's weight on neighbours -> results/bigs_context.md
            e.g. bench probe outputs/runs/wikitext2/bigs_mini-53666060ee4d0a5b outputs/runs/wikitext2/bigs_mini-53666060ee4d0a5b@720
+  copy-task  how many steps each bigs_mini encoder takes to learn to copy a neighbour (masked LM on token
+           pairs), with the pretraining's optimiser -> results/bigs_copy_task.md
+           e.g. bench copy-task --variants stack+attention,stack+ssm --steps 600   (overrides as bench run takes them)
   runs     the run folders under outputs/runs, newest first: data, model, overrides, status, best score, time;
            --group-by KEY,… aggregates finished runs into mean ± std over seeds
            e.g. bench runs --data mtop --group-by model,size.num_layers --metric test/avg/exact_match --json
@@ -219,6 +222,12 @@ def probe_command(argv: list[str]) -> int:
     return probe_main([arg for arg in argv if arg != "quiet=true"])
 
 
+def copy_task_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.copy_task import main as copy_task_main
+
+    return copy_task_main([arg for arg in argv if arg != "quiet=true"])
+
+
 def runs_command(argv: list[str]) -> int:
     from pnlp_bench.commands.runs import main as runs_main
 
@@ -296,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
 # `bench COMMAND`: run and pretrain go to Hydra (main), these take argparse flags
 COMMANDS = {"table": table_command, "tables": tables_command, "reproduce": reproduce_command, "report": report_command,
             "speed": speed_command, "predict": predict_command, "export": export_command, "eval": eval_command,
-            "runs": runs_command, "probe": probe_command, "completion": completion_command,
+            "runs": runs_command, "probe": probe_command, "copy-task": copy_task_command, "completion": completion_command,
             "__complete": complete_command}
 
 if __name__ == "__main__":

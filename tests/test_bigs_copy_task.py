@@ -1,0 +1,74 @@
+"""The copy-task check of pnlp_bench/bigs/copy_task.py and `bench copy-task`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from pnlp_bench.bigs.config import BiGSTrainerConfig
+from pnlp_bench.bigs.copy_task import copy_task_curve, pair_blocks, partner, reference_levels
+from pnlp_bench.bigs.masking import IGNORE_INDEX
+from pnlp_bench.bigs.model import BiGSConfig, BiGSForMaskedLM
+from pnlp_bench.bigs.tokenization import Vocabulary
+from test_cli import bench
+
+VOCAB = Vocabulary(size=60, pad=0, unk=1, cls=2, sep=3, mask=4, first_ordinary=5)
+
+
+def test_blocks_are_pairs_and_partner_swaps_them():
+    ids = pair_blocks(3, 8, torch.Generator().manual_seed(0), tokens=(10, 50))
+    assert ids.shape == (3, 8)
+    assert torch.equal(ids[:, 0::2], ids[:, 1::2])
+    assert ((ids >= 10) & (ids < 50)).all()
+    numbered = torch.arange(6)[None]
+    assert partner(numbered).tolist() == [[1, 0, 3, 2, 5, 4]]
+    with pytest.raises(ValueError, match="even block length"):
+        pair_blocks(1, 7, torch.Generator())
+
+
+def test_reference_levels_count_shown_targets_and_visible_partners():
+    ids = torch.tensor([[7, 7, 9, 9]])
+    labels = torch.tensor([[7, IGNORE_INDEX, 9, 9]])  # targets at 0, 2 and 3
+    inputs = torch.tensor([[4, 7, 9, 4]])  # 0: [MASK], partner visible; 2: shows itself, partner masked; 3: masked, partner shows
+    levels = reference_levels(inputs, ids, labels)
+    assert levels["shown_level"] == pytest.approx(1 / 3)
+    assert levels["ceiling"] == pytest.approx(2 / 3)
+
+
+def test_an_ssm_encoder_learns_to_copy_its_neighbour_and_stops_once_solved():
+    torch.manual_seed(0)
+    config = BiGSConfig(vocab_size=60, hidden_size=32, num_layers=2, intermediate_size=64, state_size=8,
+                        max_position_embeddings=16, arch="stack", routing="ssm")
+    trainer = BiGSTrainerConfig(batch_size=32, lr=3e-3, warmup_steps=5, mlm_probability=0.3, precision="fp32")
+    result = copy_task_curve(BiGSForMaskedLM(config), VOCAB, trainer, steps=600, eval_every=20, seed=0, length=16,
+                             stop_at=0.8, tokens=(5, 25))
+    first, last = result["curve"][0], result["curve"][-1]
+    assert first["step"] == 0 and first["accuracy"] < 0.5 * result["ceiling"]
+    assert last["accuracy"] >= 0.8 * result["ceiling"] and result["stopped_early"]
+    assert result["half_ceiling_step"] is not None and result["half_ceiling_step"] <= last["step"]
+    assert result["steps_run"] < 600 and result["shown_level"] < 0.5 * result["ceiling"]
+
+
+def test_bench_copy_task_writes_its_report(tmp_path):
+    output = tmp_path / "copy"
+    done = bench("copy-task", "--variants", "stack+attention", "--steps", "2", "--eval-every", "1",
+                 "--batch-size", "2", "--output", str(output), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(output.with_name("copy.json").read_text())
+    row = result["rows"][0]
+    assert row["label"] == "STACK+attention (BERT)" and row["num_layers"] == 4
+    assert [point["step"] for point in row["curve"]] == [0, 1, 2]
+    assert "| STACK+attention (BERT) | 4 |" in output.with_name("copy.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variants", "stack+lstm"], "--variants: 'stack+lstm' is not one of"),
+    (["--length", "9"], "--length must be even"),
+    (["--steps", "0"], "--steps must be >= 1"),
+])
+def test_bench_copy_task_refuses_bad_options_in_one_line(args, message, tmp_path):
+    done = bench("copy-task", *args, "--output", str(tmp_path / "x"), cwd=tmp_path)
+    assert done.returncode != 0
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
