@@ -208,6 +208,27 @@ def test_a_cross_validated_column_runs_one_cell_per_fold_and_reports_their_mean(
     assert tables.coverage(spec, "full", tmp_path / "outputs") == (3, 3)
 
 
+def test_a_cross_validated_mean_over_some_folds_says_how_many(tmp_path, monkeypatch):
+    from pnlp_bench.commands import table as tables
+    from pnlp_bench.commands.table_files import cell_text
+
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "table98.yaml").write_text(FOLDS_TABLE)
+    monkeypatch.chdir(tmp_path)
+    spec = tables.load_spec("98")
+    cells, _ = tables.plan(spec, "full", tmp_path / "outputs")
+    for value, (*_, (config_hash, version)) in zip((50.0, 70.0), cells):  # two of the three folds finished
+        store.append(tmp_path / "outputs", {"status": "finished", "config_hash": config_hash, "code_version": version,
+                                            "seed": 0, "epochs": 1, "budget": "b", "parameters": {"total": 1},
+                                            "provenance": {"device": "cpu", "commit": "c" * 10, "date": "2026-12-01"},
+                                            "metrics": {"test": {"avg": {"exact_match": value}}}})
+    (cell,) = tables.aggregate(spec, "full", tmp_path / "outputs")
+    assert (cell["folds_run"], cell["folds_planned"]) == (2, 3)
+    assert cell_text(cell).startswith("60.0 ± 14.1 (2 of 3 folds) / 60.0")
+    (one,) = tables.aggregate(spec, "one", tmp_path / "outputs")  # the budget's only fold is done: nothing added
+    assert (one["folds_run"], one["folds_planned"]) == (1, 1) and "folds" not in cell_text(one)
+
+
 def test_a_single_run_cell_says_n_1_rather_than_a_spread_of_zero():
     from pnlp_bench.commands import table as tables
     from pnlp_bench.commands.table_files import fmt

@@ -425,6 +425,9 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
                     found = (metric_of(record, column, precision) for record in records)
                 values = [v for v in found if v is not None]
                 mean, std = summarise(values)
+                # cross-validation: how many of the budget's folds have a finished run (a partial mean says so)
+                folds_run = (len({g for r, g, _, _, i in cells if r is row and g in groups and i in done})
+                             if column.folds and group != (PRETRAINING,) else None)
                 why_missing = ""
                 if not records and group != (PRETRAINING,):
                     failed = [failures[i] for r, g, _, _, i in cells if r is row and g in groups and i in failures]
@@ -457,6 +460,8 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
                         "dates": sorted({record["provenance"]["date"][:10] for record in records}),
                         "run_dirs": sorted(record.get("run_dir", "") for record in records),
                         "code_version": store.code_version(),
+                        # cross-validation columns only, so the files of other tables keep their columns
+                        **({"folds_run": folds_run, "folds_planned": len(groups)} if folds_run is not None else {}),
                     }
                 )
     return rows

@@ -64,6 +64,8 @@ def cell_text(cell: dict[str, Any]) -> str:
         paper = f"{cell['paper_note']} {cell['paper_source']}".strip()
     diff = "" if cell["difference"] is None else f" / {cell['difference']:+.1f}"
     ours = fmt(cell["ours_mean"], cell["ours_std"])
+    if cell["ours_mean"] is not None and cell.get("folds_run") is not None and cell["folds_run"] < cell["folds_planned"]:
+        ours += f" ({cell['folds_run']} of {cell['folds_planned']} folds)"  # a partial cross-validation mean
     if cell["ours_mean"] is None and cell.get("not_run"):
         ours = cell_error(cell["not_run"])
     return f"{ours} / {paper}{diff}"
@@ -189,7 +191,8 @@ def write_files(spec: TableSpec, columns: list[Column], budget: str, cells: list
     for path, text in written.items():
         write_text_atomic(path, text)
     table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=list(cells[0]))
+    # every key any cell has, in first-seen order (cross-validation cells add folds_run and folds_planned)
+    writer = csv.DictWriter(table, fieldnames=list(dict.fromkeys(key for cell in cells for key in cell)), restval="")
     writer.writeheader()
     for cell in cells:
         writer.writerow({key: json.dumps(value) if isinstance(value, list) else value for key, value in cell.items()})
