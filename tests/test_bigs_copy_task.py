@@ -72,3 +72,31 @@ def test_bench_copy_task_refuses_bad_options_in_one_line(args, message, tmp_path
     done = bench("copy-task", *args, "--output", str(tmp_path / "x"), cwd=tmp_path)
     assert done.returncode != 0
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_query_key_init_sets_only_the_query_and_key_rows_of_attention():
+    from pnlp_bench.bigs.model import SelfAttention
+
+    def attention_weights(qk_std):
+        torch.manual_seed(0)
+        config = BiGSConfig(vocab_size=60, hidden_size=64, num_layers=2, intermediate_size=128, max_position_embeddings=16,
+                            arch="stack", routing="attention", num_heads=2, query_key_initializer_range=qk_std)
+        model = BiGSForMaskedLM(config)
+        return [m.qkv_proj.weight.detach() for m in model.modules() if isinstance(m, SelfAttention)]
+
+    for weight in attention_weights(0.2):
+        assert weight[:128].std().item() == pytest.approx(0.2, rel=0.1)  # queries and keys
+        assert weight[128:].std().item() == pytest.approx(0.02, rel=0.1)  # values keep BERT's init
+    for weight in attention_weights(None):
+        assert weight.std().item() == pytest.approx(0.02, rel=0.1)
+    with pytest.raises(ValueError, match="query_key_initializer_range must be > 0"):
+        BiGSConfig(vocab_size=60, routing="attention", query_key_initializer_range=0.0)
+
+
+def test_the_query_key_init_key_leaves_every_earlier_identity_alone():
+    from pnlp_bench.core.compose import compose, config_identity
+
+    base = ["task=mlm", "model=bigs_mini", "trainer=mlm_cpu", "arch=stack", "routing=attention"]
+    plain = config_identity(compose(base))
+    assert config_identity(compose([*base, "backbone.query_key_initializer_range=null"])) == plain
+    assert config_identity(compose([*base, "backbone.query_key_initializer_range=0.049"])) != plain

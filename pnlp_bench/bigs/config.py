@@ -49,6 +49,8 @@ class BiGSBackboneConfig:
     gelu_approximate: str = "tanh"  # flax.linen.gelu, which trained the released weights
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02
+    # attention routings: std of the query and key projection rows (null: initializer_range, BERT's init)
+    query_key_initializer_range: float | None = None
 
     def validate(self, where: str) -> None:
         for key in ("hidden_size", "num_layers", "intermediate_size", "state_size", "num_heads", "max_position_embeddings"):
@@ -78,6 +80,7 @@ class BiGSBackboneConfig:
             pooling=self.pooling,  # type: ignore[arg-type]
             gelu_approximate=self.gelu_approximate,  # type: ignore[arg-type]
             initializer_range=self.initializer_range,
+            query_key_initializer_range=self.query_key_initializer_range,
         )
 
 

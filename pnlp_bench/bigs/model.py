@@ -128,6 +128,10 @@ class BiGSConfig:
     pooling: Pooling = "non_padding_mean"
     gelu_approximate: Literal["tanh", "none"] = "tanh"
     initializer_range: float = 0.02
+    # std of the query and key rows of every attention projection; None = initializer_range (BERT). BERT's 0.02
+    # was set at width 768: at width d the initial attention logits shrink with d, and at d 128 attention starts
+    # (and, in the controlled copy task, stays) uniform; 0.02 * sqrt(768 / d) gives BERT-base's initial spread
+    query_key_initializer_range: float | None = None
 
     def __post_init__(self) -> None:
         choices: dict[str, tuple[str, ...]] = {
@@ -140,6 +144,8 @@ class BiGSConfig:
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ValueError(f"BiGSConfig.{name}={getattr(self, name)!r}; expected one of {valid}")
+        if self.query_key_initializer_range is not None and not self.query_key_initializer_range > 0:
+            raise ValueError(f"query_key_initializer_range must be > 0 or None, got {self.query_key_initializer_range}")
         if self.routing == "attention" and self.hidden_size % self.num_heads != 0:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 
@@ -428,6 +434,11 @@ class BiGSModel(nn.Module):
         self.embeddings = BiGSEmbeddings(config)
         self.encoder = BiGSEncoder(config)
         _init_bert_style(self, config.initializer_range)
+        if config.query_key_initializer_range is not None:
+            with torch.no_grad():  # the query and key rows of each fused projection; values keep the BERT init
+                for module in self.modules():
+                    if isinstance(module, SelfAttention):
+                        module.qkv_proj.weight[: 2 * config.hidden_size].normal_(0.0, config.query_key_initializer_range)
 
     def forward(
         self,
