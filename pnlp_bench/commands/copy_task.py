@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from pnlp_bench.bigs.copy_task import COPY_TOKENS, copy_task_curve
 from pnlp_bench.bigs.model import BiGSForMaskedLM
-from pnlp_bench.bigs.pipeline import parse_configs
+from pnlp_bench.bigs.pipeline import parameter_counts, parse_configs
 from pnlp_bench.bigs.tokenization import vocabulary
 from pnlp_bench.commands.mlm_probe import LABELS
 from pnlp_bench.commands.speed.harness import hardware, load_averages, provenance_lines, write_report
@@ -51,7 +51,6 @@ def run_variant(arch: str, routing: str, overrides: list[str], args: argparse.Na
     vocab = vocabulary(str(BERT_UNCASED_VOCAB))
     torch.manual_seed(args.seed)
     model = BiGSForMaskedLM(backbone_config.bigs_config(vocab_size=vocab.size))
-    encoder = sum(p.numel() for p in model.backbone.encoder.parameters())
     label = LABELS[(arch, routing)]
 
     def report(point: dict[str, Any]) -> None:
@@ -60,7 +59,7 @@ def run_variant(arch: str, routing: str, overrides: list[str], args: argparse.Na
 
     result = copy_task_curve(model, vocab, trainer_config, args.steps, args.eval_every, args.seed,
                              length=args.length, stop_at=args.stop_at, on_eval=report)
-    return {"label": label, "arch": arch, "routing": routing, "overrides": composed, "encoder_parameters": encoder,
+    return {"label": label, "arch": arch, "routing": routing, "overrides": composed, "encoder_parameters": parameter_counts(model)["encoder"],
             "num_layers": backbone_config.num_layers, "lr": trainer_config.lr, "batch_size": trainer_config.batch_size,
             "precision": trainer_config.precision, "initializer_range": backbone_config.initializer_range, **result}
 

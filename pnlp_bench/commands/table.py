@@ -416,8 +416,10 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
                 if group == (PRETRAINING,):
                     identity = pretraining_identity(spec, row, budget) if row.name in chosen else None
                     records = [done[identity]] if identity in done and precision == "fp32" else []
+                    finished = []
                 else:
-                    records = [done[i] for r, g, _, _, i in cells if r is row and g in groups and i in done]
+                    finished = [(g, i) for r, g, _, _, i in cells if r is row and g in groups and i in done]
+                    records = [done[i] for _, i in finished]
                 if group == (PRETRAINING,):
                     step = spec.budgets[budget].get("pretrain_step")
                     found = (pretraining_metric(record, column, step) for record in records)
@@ -426,8 +428,7 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
                 values = [v for v in found if v is not None]
                 mean, std = summarise(values)
                 # cross-validation: how many of the budget's folds have a finished run (a partial mean says so)
-                folds_run = (len({g for r, g, _, _, i in cells if r is row and g in groups and i in done})
-                             if column.folds and group != (PRETRAINING,) else None)
+                folds_run = len({g for g, _ in finished}) if column.folds and group != (PRETRAINING,) else None
                 why_missing = ""
                 if not records and group != (PRETRAINING,):
                     failed = [failures[i] for r, g, _, _, i in cells if r is row and g in groups and i in failures]
