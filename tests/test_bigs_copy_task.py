@@ -100,3 +100,58 @@ def test_the_query_key_init_key_leaves_every_earlier_identity_alone():
     plain = config_identity(compose(base))
     assert config_identity(compose([*base, "backbone.query_key_initializer_range=null"])) == plain
     assert config_identity(compose([*base, "backbone.query_key_initializer_range=0.049"])) != plain
+
+
+def test_relative_position_buckets_follow_t5s_bidirectional_scheme():
+    from pnlp_bench.bigs.model import relative_position_buckets
+
+    buckets = relative_position_buckets(128, 32)
+    row = buckets[64]
+    # offsets -7..0 to the left get exact buckets 7..0; offsets +1..+7 to the right get 17..23
+    assert row[57:65].tolist() == [7, 6, 5, 4, 3, 2, 1, 0]
+    assert row[65:72].tolist() == list(range(17, 24))
+    # far offsets share logarithmic buckets, capped at the last of each direction
+    assert buckets[0, 127].item() == 31 and buckets[127, 0].item() == 15
+    assert int(buckets.max()) == 31 and int(buckets.min()) == 0
+    # the same offset gets the same bucket wherever the query is
+    assert torch.equal(torch.diagonal(buckets, offset=3), torch.full((125,), 19))
+
+
+def test_relative_attention_bias_starts_as_bert_learns_and_respects_padding():
+    from pnlp_bench.bigs.model import SelfAttention
+
+    def model(buckets, arch="stack"):
+        torch.manual_seed(0)
+        config = BiGSConfig(vocab_size=60, hidden_size=32, num_layers=2, intermediate_size=64, max_position_embeddings=16,
+                            arch=arch, routing="attention", num_heads=2, relative_attention_buckets=buckets,
+                            mask_padding=True, dropout=0.0)
+        return BiGSForMaskedLM(config)
+
+    ids = torch.randint(5, 60, (3, 16))
+    mask = torch.ones(3, 16, dtype=torch.long)
+    mask[0, 10:] = 0
+    for arch in ("stack", "gated"):
+        plain, relative = model(None, arch), model(32, arch)
+        # zero-initialised bias: the same function as BERT's attention at the same weights
+        relative.load_state_dict(plain.state_dict(), strict=False)
+        assert torch.allclose(plain(ids, mask).logits, relative(ids, mask).logits, atol=1e-6)
+        biases = [m.relative_position_bias for m in relative.modules() if isinstance(m, SelfAttention)]
+        assert biases and all(b.shape == (2, 32) for b in biases)
+        relative(ids, mask).logits.sum().backward()
+        assert all(b.grad is not None and b.grad.abs().sum() > 0 for b in biases)
+        # what sits behind a pad never reaches the unpadded positions
+        changed = ids.clone()
+        changed[0, 12] = 7
+        with torch.no_grad():
+            assert torch.allclose(relative(ids, mask).logits[0, :10], relative(changed, mask).logits[0, :10], atol=1e-5)
+    with pytest.raises(ValueError, match="relative_attention_buckets must be >= 4"):
+        BiGSConfig(vocab_size=60, routing="attention", relative_attention_buckets=2)
+
+
+def test_the_relative_bias_key_leaves_every_earlier_identity_alone():
+    from pnlp_bench.core.compose import compose, config_identity
+
+    base = ["task=mlm", "model=bigs_mini", "trainer=mlm_cpu", "arch=stack", "routing=attention"]
+    plain = config_identity(compose(base))
+    assert config_identity(compose([*base, "backbone.relative_attention_buckets=null"])) == plain
+    assert config_identity(compose([*base, "backbone.relative_attention_buckets=32"])) != plain

@@ -51,6 +51,8 @@ class BiGSBackboneConfig:
     initializer_range: float = 0.02
     # attention routings: std of the query and key projection rows (null: initializer_range, BERT's init)
     query_key_initializer_range: float | None = None
+    # attention routings: T5-style learned relative-position bias with this many buckets (null: none, BERT)
+    relative_attention_buckets: int | None = None
 
     def validate(self, where: str) -> None:
         for key in ("hidden_size", "num_layers", "intermediate_size", "state_size", "num_heads", "max_position_embeddings"):
@@ -81,6 +83,7 @@ class BiGSBackboneConfig:
             gelu_approximate=self.gelu_approximate,  # type: ignore[arg-type]
             initializer_range=self.initializer_range,
             query_key_initializer_range=self.query_key_initializer_range,
+            relative_attention_buckets=self.relative_attention_buckets,
         )
 
 

@@ -132,6 +132,10 @@ class BiGSConfig:
     # was set at width 768: at width d the initial attention logits shrink with d, and at d 128 attention starts
     # (and, in the controlled copy task, stays) uniform; 0.02 * sqrt(768 / d) gives BERT-base's initial spread
     query_key_initializer_range: float | None = None
+    # attention routings: a learned scalar bias per head and relative-position bucket added to the attention logits
+    # (T5's bidirectional log buckets up to RELATIVE_MAX_DISTANCE, zero-initialised); None = none (BERT: word order
+    # only through the learned absolute positions of the embeddings)
+    relative_attention_buckets: int | None = None
 
     def __post_init__(self) -> None:
         choices: dict[str, tuple[str, ...]] = {
@@ -146,6 +150,8 @@ class BiGSConfig:
                 raise ValueError(f"BiGSConfig.{name}={getattr(self, name)!r}; expected one of {valid}")
         if self.query_key_initializer_range is not None and not self.query_key_initializer_range > 0:
             raise ValueError(f"query_key_initializer_range must be > 0 or None, got {self.query_key_initializer_range}")
+        if self.relative_attention_buckets is not None and not self.relative_attention_buckets >= 4:
+            raise ValueError(f"relative_attention_buckets must be >= 4 or None, got {self.relative_attention_buckets}")
         if self.routing == "attention" and self.hidden_size % self.num_heads != 0:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 
@@ -272,24 +278,60 @@ class BidirectionalSSM(nn.Module):
         return self.out_proj(self.forward_ssm(x, padding_mask) + backward)
 
 
-class SelfAttention(nn.Module):
-    """Bidirectional multi-head softmax attention through ``F.scaled_dot_product_attention``."""
+RELATIVE_MAX_DISTANCE = 128  # T5's: offsets beyond it share the last bucket of their direction
 
-    def __init__(self, hidden_size: int, num_heads: int, dropout: float, output_projection: bool) -> None:
+
+def relative_position_buckets(length: int, num_buckets: int, max_distance: int = RELATIVE_MAX_DISTANCE) -> torch.Tensor:
+    """[length, length] bucket of key position j seen from query position i, T5's bidirectional scheme: half the
+    buckets per direction, the first half of those exact offsets, the rest logarithmic up to `max_distance`."""
+    offset = torch.arange(length)[None, :] - torch.arange(length)[:, None]  # key - query
+    half = num_buckets // 2
+    bucket = (offset > 0).long() * half
+    distance = offset.abs()
+    exact = half // 2
+    far = exact + (
+        torch.log(distance.clamp(min=1).float() / exact) / math.log(max_distance / exact) * (half - exact)
+    ).long()
+    far = far.clamp(max=half - 1)
+    return bucket + torch.where(distance < exact, distance, far)
+
+
+class SelfAttention(nn.Module):
+    """Bidirectional multi-head softmax attention through ``F.scaled_dot_product_attention``, optionally with a
+    learned relative-position bias on its logits (``relative_buckets``)."""
+
+    def __init__(
+        self, hidden_size: int, num_heads: int, dropout: float, output_projection: bool, relative_buckets: int | None = None
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.dropout = dropout
         self.qkv_proj = nn.Linear(hidden_size, 3 * hidden_size)
         self.out_proj = nn.Linear(hidden_size, hidden_size) if output_projection else None
+        self.relative_buckets = relative_buckets
+        # named *_bias so the optimiser keeps it out of weight decay; zeros: attention starts as BERT's
+        self.relative_position_bias = (
+            nn.Parameter(torch.zeros(num_heads, relative_buckets)) if relative_buckets is not None else None
+        )
+
+    def _logit_bias(self, length: int, padding_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+        """The attention mask SDPA takes: boolean padding alone, or the float relative bias with pads at -inf."""
+        if self.relative_position_bias is None:
+            # a boolean mask is True where attending is allowed; broadcast over heads and query positions
+            return None if padding_mask is None else padding_mask.bool()[:, None, None, :]
+        buckets = relative_position_buckets(length, self.relative_buckets).to(self.relative_position_bias.device)
+        bias = self.relative_position_bias[:, buckets][None].to(dtype)  # [1, heads, length, length]
+        if padding_mask is not None:
+            bias = bias.masked_fill(~padding_mask.bool()[:, None, None, :], float("-inf"))
+        return bias
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         batch, length, hidden = x.shape
         qkv = self.qkv_proj(x).view(batch, length, 3, self.num_heads, hidden // self.num_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        # a boolean mask is True where attending is allowed; broadcast over heads and query positions
-        attn_mask = None if padding_mask is None else padding_mask.bool()[:, None, None, :]
         y = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+            query, key, value, attn_mask=self._logit_bias(length, padding_mask, query.dtype),
+            dropout_p=self.dropout if self.training else 0.0,
         )
         y = y.transpose(1, 2).reshape(batch, length, hidden)
         return self.out_proj(y) if self.out_proj is not None else y
@@ -323,7 +365,10 @@ class GatedBlock(nn.Module):
         if config.routing == "ssm":
             return SSM(config.state_size, config.ssm_init)
         # no dropout inside a GATED layer, whatever the routing, so the two routings differ in routing only
-        return SelfAttention(config.hidden_size, config.num_heads, dropout=0.0, output_projection=False)
+        return SelfAttention(
+            config.hidden_size, config.num_heads, dropout=0.0, output_projection=False,
+            relative_buckets=config.relative_attention_buckets,
+        )
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         def gelu(t: torch.Tensor) -> torch.Tensor:
@@ -351,7 +396,10 @@ class StackBlock(nn.Module):
         if config.routing == "ssm":
             self.routing = BidirectionalSSM(config)
         else:
-            self.routing = SelfAttention(hidden, config.num_heads, config.dropout, output_projection=True)
+            self.routing = SelfAttention(
+                hidden, config.num_heads, config.dropout, output_projection=True,
+                relative_buckets=config.relative_attention_buckets,
+            )
         self.routing_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
         self.ffn_in = nn.Linear(hidden, config.intermediate_size)
         self.ffn_out = nn.Linear(config.intermediate_size, hidden)
