@@ -53,6 +53,8 @@ class BiGSBackboneConfig:
     query_key_initializer_range: float | None = None
     # attention routings: T5-style learned relative-position bias with this many buckets (null: none, BERT)
     relative_attention_buckets: int | None = None
+    # its initial value: -slope * distance for the first head, halved per further head (null: zeros)
+    relative_attention_init_slope: float | None = None
 
     def validate(self, where: str) -> None:
         for key in ("hidden_size", "num_layers", "intermediate_size", "state_size", "num_heads", "max_position_embeddings"):
@@ -84,6 +86,7 @@ class BiGSBackboneConfig:
             initializer_range=self.initializer_range,
             query_key_initializer_range=self.query_key_initializer_range,
             relative_attention_buckets=self.relative_attention_buckets,
+            relative_attention_init_slope=self.relative_attention_init_slope,
         )
 
 

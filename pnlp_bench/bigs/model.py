@@ -136,6 +136,9 @@ class BiGSConfig:
     # (T5's bidirectional log buckets up to RELATIVE_MAX_DISTANCE, zero-initialised); None = none (BERT: word order
     # only through the learned absolute positions of the embeddings)
     relative_attention_buckets: int | None = None
+    # initial relative bias: -slope * distance for the first head, the slope halved for each further head (ALiBi's
+    # geometric spread), so attention starts local as an SSM's kernel does; None = zeros (starts as BERT's)
+    relative_attention_init_slope: float | None = None
 
     def __post_init__(self) -> None:
         choices: dict[str, tuple[str, ...]] = {
@@ -152,6 +155,11 @@ class BiGSConfig:
             raise ValueError(f"query_key_initializer_range must be > 0 or None, got {self.query_key_initializer_range}")
         if self.relative_attention_buckets is not None and not self.relative_attention_buckets >= 4:
             raise ValueError(f"relative_attention_buckets must be >= 4 or None, got {self.relative_attention_buckets}")
+        if self.relative_attention_init_slope is not None and (
+            self.relative_attention_buckets is None or not self.relative_attention_init_slope >= 0
+        ):
+            raise ValueError("relative_attention_init_slope needs relative_attention_buckets and a value >= 0, "
+                             f"got {self.relative_attention_init_slope}")
         if self.routing == "attention" and self.hidden_size % self.num_heads != 0:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 
@@ -296,12 +304,25 @@ def relative_position_buckets(length: int, num_buckets: int, max_distance: int =
     return bucket + torch.where(distance < exact, distance, far)
 
 
+def bucket_distances(num_buckets: int, max_distance: int = RELATIVE_MAX_DISTANCE) -> torch.Tensor:
+    """[num_buckets] the smallest |offset| each bucket holds (0 for a bucket no offset reaches)."""
+    buckets = relative_position_buckets(max_distance + 1, num_buckets, max_distance)
+    distances = torch.zeros(num_buckets)
+    offsets = torch.arange(max_distance + 1)
+    for row, column in ((0, offsets), (max_distance, max_distance - offsets)):  # rightward, then leftward
+        for distance, bucket in zip(offsets.tolist(), buckets[row, column].tolist()):
+            if distances[bucket] == 0:
+                distances[bucket] = distance
+    return distances
+
+
 class SelfAttention(nn.Module):
     """Bidirectional multi-head softmax attention through ``F.scaled_dot_product_attention``, optionally with a
     learned relative-position bias on its logits (``relative_buckets``)."""
 
     def __init__(
-        self, hidden_size: int, num_heads: int, dropout: float, output_projection: bool, relative_buckets: int | None = None
+        self, hidden_size: int, num_heads: int, dropout: float, output_projection: bool,
+        relative_buckets: int | None = None, relative_init_slope: float | None = None,
     ) -> None:
         super().__init__()
         self.num_heads = num_heads
@@ -313,6 +334,10 @@ class SelfAttention(nn.Module):
         self.relative_position_bias = (
             nn.Parameter(torch.zeros(num_heads, relative_buckets)) if relative_buckets is not None else None
         )
+        if relative_buckets is not None and relative_init_slope:
+            slopes = relative_init_slope * 0.5 ** torch.arange(num_heads, dtype=torch.float32)
+            with torch.no_grad():
+                self.relative_position_bias.copy_(-slopes[:, None] * bucket_distances(relative_buckets)[None])
 
     def _logit_bias(self, length: int, padding_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
         """The attention mask SDPA takes: boolean padding alone, or the float relative bias with pads at -inf."""
@@ -367,7 +392,7 @@ class GatedBlock(nn.Module):
         # no dropout inside a GATED layer, whatever the routing, so the two routings differ in routing only
         return SelfAttention(
             config.hidden_size, config.num_heads, dropout=0.0, output_projection=False,
-            relative_buckets=config.relative_attention_buckets,
+            relative_buckets=config.relative_attention_buckets, relative_init_slope=config.relative_attention_init_slope,
         )
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -399,6 +424,7 @@ class StackBlock(nn.Module):
             self.routing = SelfAttention(
                 hidden, config.num_heads, config.dropout, output_projection=True,
                 relative_buckets=config.relative_attention_buckets,
+                relative_init_slope=config.relative_attention_init_slope,
             )
         self.routing_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
         self.ffn_in = nn.Linear(hidden, config.intermediate_size)

@@ -55,9 +55,14 @@ RENAMED_KEYS: dict[str, str] = {"data.dev_limit": "data.eval_limit", "data.max_w
 # `data.subset` names a part of a data set shipped in the package (the MTOP sample, `bench run`'s default data):
 # its runs differ from the full data's, which `data.root` cannot tell (it is ignored, being where the data is),
 # while a run on the full data stays what it was before the key, though the default data is the sample.
-# `backbone.query_key_initializer_range` and `backbone.relative_attention_buckets` (BiGS attention routings) are
+# `backbone.query_key_initializer_range` and `backbone.relative_attention_*` (BiGS attention routings) are
 # null for BERT's init and BERT's absolute positions alone, what every run before the keys used.
-COUNTED_WHEN_SET = ("data.subset", "backbone.query_key_initializer_range", "backbone.relative_attention_buckets")
+COUNTED_WHEN_SET = (
+    "data.subset",
+    "backbone.query_key_initializer_range",
+    "backbone.relative_attention_buckets",
+    "backbone.relative_attention_init_slope",
+)
 
 FAMILIES = ("mixer", "bigs")
 
