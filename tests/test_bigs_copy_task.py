@@ -155,3 +155,22 @@ def test_the_relative_bias_key_leaves_every_earlier_identity_alone():
     plain = config_identity(compose(base))
     assert config_identity(compose([*base, "backbone.relative_attention_buckets=null"])) == plain
     assert config_identity(compose([*base, "backbone.relative_attention_buckets=32"])) != plain
+
+
+def test_relative_init_slope_starts_attention_local_and_halves_per_head():
+    from pnlp_bench.bigs.model import SelfAttention, bucket_distances
+
+    distances = bucket_distances(32)
+    assert distances[:9].tolist() == list(range(9)) and distances[17:25].tolist() == list(range(1, 9))
+    assert distances[15].item() == distances[31].item() > 64  # the farthest buckets of each direction
+    attention = SelfAttention(64, 2, 0.0, True, relative_buckets=32, relative_init_slope=0.5)
+    bias = attention.relative_position_bias.detach()
+    assert torch.allclose(bias[0], -0.5 * distances) and torch.allclose(bias[1], -0.25 * distances)
+    # at zero weights every query sees the same keys, so the weights are the bias's softmax: nearest first
+    torch.nn.init.zeros_(attention.qkv_proj.weight)
+    logits = attention._logit_bias(16, None, torch.float32)[0, 0, 8]
+    assert int(logits.argmax()) == 8 and logits[7] == logits[9] > logits[6]
+    with pytest.raises(ValueError, match="relative_attention_init_slope needs relative_attention_buckets"):
+        BiGSConfig(vocab_size=60, routing="attention", relative_attention_init_slope=0.5)
+    with pytest.raises(ValueError, match="relative_attention_init_slope needs"):
+        BiGSConfig(vocab_size=60, routing="attention", relative_attention_buckets=32, relative_attention_init_slope=-1.0)
