@@ -93,13 +93,20 @@ def test_query_key_init_sets_only_the_query_and_key_rows_of_attention():
         BiGSConfig(vocab_size=60, routing="attention", query_key_initializer_range=0.0)
 
 
-def test_the_query_key_init_key_leaves_every_earlier_identity_alone():
+@pytest.mark.parametrize("key, value", [
+    ("backbone.query_key_initializer_range", "0.049"),
+    ("backbone.relative_attention_buckets", "32"),
+    ("backbone.relative_attention_init_slope", "0.5"),
+])
+def test_the_attention_init_keys_leave_every_earlier_identity_alone(key, value):
     from pnlp_bench.core.compose import compose, config_identity
 
     base = ["task=mlm", "model=bigs_mini", "trainer=mlm_cpu", "arch=stack", "routing=attention"]
+    if key.endswith("init_slope"):
+        base.append("backbone.relative_attention_buckets=32")
     plain = config_identity(compose(base))
-    assert config_identity(compose([*base, "backbone.query_key_initializer_range=null"])) == plain
-    assert config_identity(compose([*base, "backbone.query_key_initializer_range=0.049"])) != plain
+    assert config_identity(compose([*base, f"{key}=null"])) == plain
+    assert config_identity(compose([*base, f"{key}={value}"])) != plain
 
 
 def test_relative_position_buckets_follow_t5s_bidirectional_scheme():
@@ -146,15 +153,6 @@ def test_relative_attention_bias_starts_as_bert_learns_and_respects_padding():
             assert torch.allclose(relative(ids, mask).logits[0, :10], relative(changed, mask).logits[0, :10], atol=1e-5)
     with pytest.raises(ValueError, match="relative_attention_buckets must be >= 4"):
         BiGSConfig(vocab_size=60, routing="attention", relative_attention_buckets=2)
-
-
-def test_the_relative_bias_key_leaves_every_earlier_identity_alone():
-    from pnlp_bench.core.compose import compose, config_identity
-
-    base = ["task=mlm", "model=bigs_mini", "trainer=mlm_cpu", "arch=stack", "routing=attention"]
-    plain = config_identity(compose(base))
-    assert config_identity(compose([*base, "backbone.relative_attention_buckets=null"])) == plain
-    assert config_identity(compose([*base, "backbone.relative_attention_buckets=32"])) != plain
 
 
 def test_relative_init_slope_starts_attention_local_and_halves_per_head():
