@@ -83,6 +83,26 @@ def test_adjacent_attention_is_one_when_attention_is_uniform():
     assert adjacent_attention(tiny("stack", "attention"), blocks()) != pytest.approx(1.0, abs=1e-3)
 
 
+def test_adjacent_attention_counts_the_relative_bias_and_matches_what_forward_applies():
+    torch.manual_seed(0)
+    config = BiGSConfig(vocab_size=60, hidden_size=32, num_layers=2, intermediate_size=64, max_position_embeddings=16,
+                        num_heads=2, arch="stack", routing="attention", relative_attention_buckets=16,
+                        relative_attention_init_slope=1.0, dropout=0.0)
+    model = BiGSForMaskedLM(config).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, SelfAttention):
+                module.qkv_proj.weight[: 2 * 32].zero_()
+                module.qkv_proj.bias[: 2 * 32].zero_()
+    # query and key at zero: the weights are the bias's softmax, which puts the neighbours far above uniform
+    assert adjacent_attention(model, blocks()) > 2.0
+    attention = next(m for m in model.modules() if isinstance(m, SelfAttention))
+    x = torch.randn(2, 16, 32)
+    _, _, value = attention._heads(x)
+    expected = (attention.attention_weights(x) @ value).transpose(1, 2).reshape(2, 16, 32)
+    assert torch.allclose(attention(x), attention.out_proj(expected), atol=1e-5)
+
+
 def test_probe_errors_name_the_file(tmp_path):
     missing = bench("probe", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert missing.returncode == 2 and "nowhere/config.yaml: not found" in missing.stderr

@@ -17,10 +17,8 @@ beside it (offsets -1 and +1), as a multiple of the uniform weight 1/L: 1.0 mean
 
 from __future__ import annotations
 
-import math
 
 import torch
-import torch.nn.functional as F
 
 from pnlp_bench.bigs.masking import IGNORE_INDEX, mask_tokens, maskable
 from pnlp_bench.bigs.model import BiGSForMaskedLM, SelfAttention
@@ -88,11 +86,8 @@ def adjacent_attention(model: BiGSForMaskedLM, blocks: torch.Tensor) -> float | 
     ratios: list[float] = []
 
     def hook(module: SelfAttention, args: tuple, _output: torch.Tensor) -> None:
-        x = args[0]
-        batch, length, hidden = x.shape
-        qkv = module.qkv_proj(x).view(batch, length, 3, module.num_heads, hidden // module.num_heads)
-        query, key, _ = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        weights = F.softmax(query @ key.transpose(-1, -2) / math.sqrt(hidden // module.num_heads), dim=-1)
+        length = args[0].shape[1]
+        weights = module.attention_weights(args[0])  # relative bias included where the model has one
         index = torch.arange(length)
         beside = (weights[..., index[1:], index[:-1]].mean() + weights[..., index[:-1], index[1:]].mean()) / 2
         ratios.append(float(beside) * length)

@@ -350,10 +350,23 @@ class SelfAttention(nn.Module):
             bias = bias.masked_fill(~padding_mask.bool()[:, None, None, :], float("-inf"))
         return bias
 
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch, length, hidden = x.shape
         qkv = self.qkv_proj(x).view(batch, length, 3, self.num_heads, hidden // self.num_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        return query, key, value
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """[batch, heads, length, length] the softmax weights `forward` applies (no padding, no dropout); for
+        diagnostics (`bench probe`)."""
+        query, key, _ = self._heads(x)
+        logits = query @ key.transpose(-1, -2) / math.sqrt(query.shape[-1])
+        bias = self._logit_bias(x.shape[1], None, logits.dtype)
+        return F.softmax(logits if bias is None else logits + bias, dim=-1)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        batch, length, hidden = x.shape
+        query, key, value = self._heads(x)
         y = F.scaled_dot_product_attention(
             query, key, value, attn_mask=self._logit_bias(length, padding_mask, query.dtype),
             dropout_p=self.dropout if self.training else 0.0,
