@@ -130,3 +130,16 @@ def test_probe_of_a_pretraining_reproduces_its_recorded_dev_loss(shared_data, tm
     assert early["as_is"] == pytest.approx(record["snapshots"][0]["mlm_loss"], abs=2e-3)
     assert final["adjacent_attention"] is None  # bigs_tiny is GATED+SSM
     assert "| GATED+SSM (BiGS)" in (tmp_path / "context.md").read_text()
+
+
+def test_probe_labels_name_the_relative_bias_and_its_start():
+    from pnlp_bench.commands.mlm_probe import label
+
+    def named(**keys):
+        return label(BiGSConfig(vocab_size=60, hidden_size=32, num_heads=2, **keys))
+
+    assert named(arch="stack", routing="attention") == "STACK+attention (BERT)"
+    assert named(arch="gated", routing="ssm") == "GATED+SSM (BiGS)"
+    assert named(arch="stack", routing="attention", relative_attention_buckets=32,
+                 relative_attention_init_slope=0.5) == "STACK+attention, relative bias (local start)"
+    assert named(arch="gated", routing="attention", relative_attention_buckets=32) == "GATED+attention, relative bias (zero start)"

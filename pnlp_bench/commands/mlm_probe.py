@@ -38,6 +38,15 @@ LABELS = {("gated", "ssm"): "GATED+SSM (BiGS)", ("stack", "attention"): "STACK+a
           ("stack", "ssm"): "STACK+SSM", ("gated", "attention"): "GATED+attention"}
 
 
+def label(config: BiGSConfig) -> str:
+    """The variant's name in bigs_table1, with what the attention-init keys change (bigs_positions' names)."""
+    name = LABELS.get((config.arch, config.routing), f"{config.arch}+{config.routing}")
+    if config.routing == "attention" and config.relative_attention_buckets is not None:
+        start = "local" if config.relative_attention_init_slope else "zero"
+        name = f"{name.removesuffix(' (BERT)')}, relative bias ({start} start)"
+    return name
+
+
 def split_target(target: str) -> tuple[Path, int | None]:
     """'folder' or 'folder@step'."""
     folder, _, step = target.partition("@")
@@ -87,7 +96,7 @@ def probe_run(target: str, blocks_limit: int | None, window: int) -> dict[str, A
         "run": str(run_dir), "config_hash": record["config_hash"], "snapshot": step is not None,
         "step": step if step is not None else int(record["steps"]),
         "tokens_seen": int(saved["tokens_seen"] if step is not None else record["tokens_seen"]),
-        "label": LABELS.get((config.arch, config.routing), f"{config.arch}+{config.routing}"),
+        "label": label(config),
         "lr": trainer_config.lr, "recorded_mlm_loss": recorded, **losses, "adjacent_attention": adjacency,
         "dev_blocks": int(dev.shape[0]), "seconds": round(time.perf_counter() - started, 1),
     }
