@@ -367,8 +367,12 @@ def test_bigs_figures_draw_the_pretraining_curves_and_the_score_against_loss(tmp
     links = bigs_plots(path, table, [record])
     assert len(links) == 2 and (tmp_path / "mlm_curves_bigs_table1.png").stat().st_size > 10_000
     assert (tmp_path / "score_vs_pretraining_bigs_table1.png").exists()
-    # a table without the sweep removes what an earlier report drew
-    assert bigs_plots(path, {"table": "bigs_table1", "cells": [cell]}, [record]) == []
+    # a table without the sweep keeps the curves and removes the score figure an earlier report drew
+    assert bigs_plots(path, {"table": "bigs_table1", "cells": [cell]}, [record]) == [
+        "[pretraining curves (dev MLM loss against tokens)](mlm_curves_bigs_table1.png)"]
+    assert not (tmp_path / "score_vs_pretraining_bigs_table1.png").exists()
+    # and one without pretrainings removes the curves too
+    assert bigs_plots(path, {"table": "bigs_table1", "cells": []}, [record]) == []
     assert not (tmp_path / "mlm_curves_bigs_table1.png").exists()
 
 

@@ -110,7 +110,8 @@ def bigs_plots(path: Path, table: dict[str, Any], records: list[dict[str, Any]])
         ("score_vs_pretraining", "score against pretraining", lambda: score_vs_pretraining_figure(table)),
     ):
         plot = path.parent / f"{prefix}_{path.stem}.png"
-        if "scaling" in table and save(figure(), plot):
+        # the curves wherever the table has pretrainings; the score figure only where it names its budgets
+        if (prefix == "mlm_curves" or "scaling" in table) and save(figure(), plot):
             links.append(f"[{text}]({plot.name})")
         elif plot.exists():
             plot.unlink()
