@@ -124,6 +124,21 @@ def test_relative_position_buckets_follow_t5s_bidirectional_scheme():
     assert torch.equal(torch.diagonal(buckets, offset=3), torch.full((125,), 19))
 
 
+def test_attention_reuses_one_bucket_index_per_length():
+    from pnlp_bench.bigs.model import SelfAttention, _bucket_index, relative_position_buckets
+
+    _bucket_index.cache_clear()
+    attention = SelfAttention(16, num_heads=2, dropout=0.0, output_projection=True, relative_buckets=32,
+                              relative_init_slope=0.5)
+    x = torch.randn(2, 12, 16)
+    first = attention(x)
+    assert torch.equal(attention(x), first)  # the cached index changes nothing the layer computes
+    assert _bucket_index.cache_info().hits >= 1 and _bucket_index.cache_info().misses == 1
+    assert torch.equal(_bucket_index(12, 32, "cpu"), relative_position_buckets(12, 32))
+    attention(torch.randn(2, 7, 16))  # another length, its own index
+    assert _bucket_index.cache_info().misses == 2
+
+
 def test_relative_attention_bias_starts_as_bert_learns_and_respects_padding():
     from pnlp_bench.bigs.model import SelfAttention
 

@@ -304,6 +304,13 @@ def relative_position_buckets(length: int, num_buckets: int, max_distance: int =
     return bucket + torch.where(distance < exact, distance, far)
 
 
+@lru_cache(maxsize=64)
+def _bucket_index(length: int, num_buckets: int, device: str) -> torch.Tensor:
+    """`relative_position_buckets` computed once per (length, buckets, device): every attention layer of every
+    step asks for the same index. Read-only; callers index with it and never write to it."""
+    return relative_position_buckets(length, num_buckets).to(device)
+
+
 def bucket_distances(num_buckets: int, max_distance: int = RELATIVE_MAX_DISTANCE) -> torch.Tensor:
     """[num_buckets] the smallest |offset| each bucket holds (0 for a bucket no offset reaches)."""
     buckets = relative_position_buckets(max_distance + 1, num_buckets, max_distance)
@@ -344,7 +351,7 @@ class SelfAttention(nn.Module):
         if self.relative_position_bias is None:
             # a boolean mask is True where attending is allowed; broadcast over heads and query positions
             return None if padding_mask is None else padding_mask.bool()[:, None, None, :]
-        buckets = relative_position_buckets(length, self.relative_buckets).to(self.relative_position_bias.device)
+        buckets = _bucket_index(length, self.relative_buckets, str(self.relative_position_bias.device))
         bias = self.relative_position_bias[:, buckets][None].to(dtype)  # [1, heads, length, length]
         if padding_mask is not None:
             bias = bias.masked_fill(~padding_mask.bool()[:, None, None, :], float("-inf"))
