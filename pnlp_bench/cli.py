@@ -86,6 +86,10 @@ def table_command(argv: list[str]) -> int:
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--output-root", type=Path, default=default_output_root())
     args, launcher_args = parser.parse_known_args(argv)
+    flags = [arg for arg in launcher_args if arg.startswith("-")]
+    if flags:  # the rest goes to Hydra as overrides; an unknown flag must not start a sweep unnoticed
+        parser.error(f"unrecognized option {flags[0]!r} (the options are above; Hydra overrides are key=value; "
+                     "`bench reproduce --dry-run` prints a plan)")
     if "quiet=true" in launcher_args:
         launcher_args = [arg for arg in launcher_args if arg != "quiet=true"]
         args.quiet = True

@@ -261,3 +261,10 @@ def test_every_committed_table_renders_again_from_the_committed_records_alone(na
     for path in rendered:
         committed = ROOT / "results" / path.name
         assert path.read_bytes() == committed.read_bytes(), f"results/{path.name} differs from its committed records' rendering"
+
+
+def test_an_unknown_option_of_bench_table_is_refused_before_anything_runs(project):
+    result = bench("table", "99", "--budget", "smoke", "--dry-run", cwd=project)
+    assert result.returncode == 2
+    assert "unrecognized option '--dry-run'" in result.stderr
+    assert not (project / "outputs").exists() and not (project / "results").exists()  # nothing launched or written
