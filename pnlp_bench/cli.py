@@ -43,6 +43,9 @@ commands:
   copy-task  how many steps each bigs_mini encoder takes to learn to copy a neighbour (masked LM on token
            pairs), with the pretraining's optimiser -> results/bigs_copy_task.md
            e.g. bench copy-task --variants stack+attention,stack+ssm --steps 600   (overrides as bench run takes them)
+  bow      a TF-IDF + logistic regression reference on a classification data set, on the splits bench run
+           uses (every fold of a cross-validated one) -> results/bow_<data>.md
+           e.g. bench bow data=hyperpartisan --folds 0-9;  bench bow data=imdb
   runs     the run folders under outputs/runs, newest first: data, model, overrides, status, best score, time;
            --group-by KEY,… aggregates finished runs into mean ± std over seeds
            e.g. bench runs --data mtop --group-by model,size.num_layers --metric test/avg/exact_match --json
@@ -226,6 +229,12 @@ def probe_command(argv: list[str]) -> int:
     return probe_main([arg for arg in argv if arg != "quiet=true"])
 
 
+def bow_command(argv: list[str]) -> int:
+    from pnlp_bench.commands.bow import main as bow_main
+
+    return bow_main([arg for arg in argv if arg != "quiet=true"])
+
+
 def copy_task_command(argv: list[str]) -> int:
     from pnlp_bench.commands.copy_task import main as copy_task_main
 
@@ -309,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
 # `bench COMMAND`: run and pretrain go to Hydra (main), these take argparse flags
 COMMANDS = {"table": table_command, "tables": tables_command, "reproduce": reproduce_command, "report": report_command,
             "speed": speed_command, "predict": predict_command, "export": export_command, "eval": eval_command,
-            "runs": runs_command, "probe": probe_command, "copy-task": copy_task_command, "completion": completion_command,
+            "runs": runs_command, "probe": probe_command, "copy-task": copy_task_command, "bow": bow_command, "completion": completion_command,
             "__complete": complete_command}
 
 if __name__ == "__main__":
