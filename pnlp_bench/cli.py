@@ -28,6 +28,8 @@ commands:
            e.g. bench speed presets=[xs,base] device=cpu --quick
            bench speed length: BiGS against attention, time and peak memory per sequence length
            -> results/bigs_length.md, e.g. bench speed length profile=cpu lengths=[128,512] --quick
+           bench speed projections: each Table 1 projection's training step per bottleneck path
+           -> results/speed_projections.md, e.g. bench speed projections projections=[binary,tsp] --quick
   predict  a trained run's predictions for new text, one JSON line each (a run folder or a bench export folder)
            e.g. bench predict outputs/runs/mtop/mixer_base-1a2b3c4d "wake me up at seven" --top-k 3
            e.g. bench predict RUN_DIR --file utterances.txt --batch-size 256   (- reads standard input)
@@ -200,6 +202,10 @@ def speed_command(argv: list[str]) -> int:
         from pnlp_bench.commands.speed.length import main as length_main
 
         return length_main(argv[1:])
+    if argv[:1] == ["projections"]:
+        from pnlp_bench.commands.speed.projections import main as projections_main
+
+        return projections_main(argv[1:])
     from pnlp_bench.commands.speed.bench import main as speed_main
 
     return speed_main(argv)

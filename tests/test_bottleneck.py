@@ -63,6 +63,9 @@ def test_words_path_under_bf16_autocast_is_the_linear_with_bf16_weights(window):
 def test_auto_path_follows_device_and_autocast():
     bottleneck = ProjectionBottleneck(16, 1, 4)
     assert bottleneck.resolved_path(torch.device("cpu")) == "bag"
+    # a projection with a value per bucket (Binary, SimHash, TSP): one matmul per word, not a bag of F rows
+    assert bottleneck.resolved_path(torch.device("cpu"), weighted=True) == "words"
+    assert bottleneck.resolved_path(torch.device("cuda"), weighted=True) == "dense"
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert bottleneck.resolved_path(torch.device("cpu")) == "words"
     assert bottleneck.resolved_path(torch.device("cuda")) == "dense"

@@ -12,9 +12,11 @@ Three paths compute exactly that:
   w of a word are computed (the rest hold the bias). Z comes from `embedding_bag` over each word's n buckets
   in fp32, or, under bf16 autocast, from the word's count vector times the stacked weight in one bf16 matmul
   (counts up to 256 are exact in bf16; the weight is rounded to bf16 as autocast does for any Linear), which
-  on CPUs with AMX is the fastest: measured in `bench speed`.
-"auto" picks "dense" on CUDA, "words" under bf16 autocast on the CPU and "bag" otherwise. All equal
-`torch.nn.Linear` over the dense counts (tests/test_bottleneck.py).
+  on CPUs with AMX is the fastest: measured in `bench speed`. Projections that carry a value per bucket
+  (Binary, SimHash, TSP: hundreds to F active buckets a word, where MinHash has n) always take the matmul:
+  their dense per-word vectors make the bag's gathers and scattered backward the costly part.
+"auto" picks "dense" on CUDA, "words" under bf16 autocast on the CPU or for weighted projections, and "bag"
+otherwise. All equal `torch.nn.Linear` over the dense counts (tests/test_bottleneck.py).
 """
 
 from __future__ import annotations
@@ -82,31 +84,32 @@ class ProjectionBottleneck(nn.Module):
         else:  # nn.Linear's default, the paper's bottleneck over the counting vectors
             nn.init.uniform_(self.weight, -bound, bound)
 
-    def resolved_path(self, device: torch.device) -> str:
+    def resolved_path(self, device: torch.device, weighted: bool = False) -> str:
+        """The path "auto" stands for: `weighted` when the projection gives a value per bucket."""
         if self.path != "auto":
             return self.path
         if device.type == "cuda":
             return "dense"
-        return "words" if torch.is_autocast_enabled(device.type) else "bag"
+        return "words" if torch.is_autocast_enabled(device.type) or weighted else "bag"
 
     def forward(self, indices: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
         """indices: [B, S, k] integer buckets in [0, F) with PAD (-1) for padding; values: optional weights."""
         indices = indices.long()
-        path = self.resolved_path(indices.device)
-        by_word = path == "words" and values is None
+        path = self.resolved_path(indices.device, weighted=values is not None)
+        by_word = path == "words"
         words = (indices != PAD).any(-1) if by_word else None  # word positions, before word dropout blanks some
         if self.word_dropout and self.training:
             dropped = torch.rand(indices.shape[:2], device=indices.device) < self.word_dropout
             indices = indices.masked_fill(dropped[..., None], PAD)
         if words is not None:
-            return self._words(indices, words)
+            return self._words(indices, words, values)
         indices = window_indices(indices, self.window, self.feature_size)
         if values is not None and self.window:
             values = window_values(values, self.window)
         batch, length, width = indices.shape
         flat = indices.reshape(batch * length, width)
         flat_values = None if values is None else values.reshape(batch * length, width)
-        if path in ("bag", "words"):  # words with per-bucket values: the bag does the same sums
+        if path == "bag":
             out = self._bag(flat, flat_values)
         else:
             out = self._dense(flat, flat_values)
@@ -133,18 +136,21 @@ class ProjectionBottleneck(nn.Module):
         counts.scatter_add_(1, torch.where(flat == PAD, self.in_dim, flat), source)
         return torch.addmm(self.bias.to(dtype), counts[:, : self.in_dim], self.weight.to(dtype))
 
-    def _words(self, indices: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
-        """The "words" path: indices [B, S, n] (PAD for padding and dropped words), words [B, S] the word positions."""
+    def _words(self, indices: torch.Tensor, words: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+        """The "words" path: indices [B, S, n] (PAD for padding and dropped words), words [B, S] the word positions,
+        values [B, S, n] the projection's weight per bucket (None: each bucket counts once)."""
         batch, length, _ = indices.shape
         slots, dim = 2 * self.window + 1, self.out_dim
         stacked = self.weight.view(slots, self.feature_size, dim).permute(1, 0, 2).reshape(self.feature_size, slots * dim)
         rows = indices[words]  # [N, n]
         count = rows.shape[0]
         device_type = indices.device.type
-        if torch.is_autocast_enabled(device_type):
-            dtype = torch.get_autocast_dtype(device_type)
+        autocast = torch.is_autocast_enabled(device_type)
+        if autocast or values is not None:
+            dtype = torch.get_autocast_dtype(device_type) if autocast else self.weight.dtype
             counts = torch.zeros(count, self.feature_size + 1, dtype=dtype, device=indices.device)
-            counts.scatter_add_(1, torch.where(rows == PAD, self.feature_size, rows), torch.ones_like(rows, dtype=dtype))
+            source = torch.ones_like(rows, dtype=dtype) if values is None else values[words].to(dtype)
+            counts.scatter_add_(1, torch.where(rows == PAD, self.feature_size, rows), source)
             per_word = counts[:, : self.feature_size] @ stacked.to(dtype)
         else:
             active = rows != PAD
