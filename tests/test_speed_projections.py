@@ -14,7 +14,7 @@ def test_projections_report_rows_paths_and_the_auto_choice(tmp_path):
 
     output = tmp_path / "speed_projections"
     assert main(["projections=[minhash,binary]", "paths=[bag,words]", "preset=xs", "batch_size=8", "repeats=1",
-                 "repeat_seconds=0.01", "warmup=1", "threads=1", "quiet=true", f"output={output}"]) == 0
+                 "repeat_seconds=0.01", "warmup=1", "threads=1", "precision=fp32", "quiet=true", f"output={output}"]) == 0
     result = json.loads(output.with_suffix(".json").read_text())
     rows = {row["projection"]: row for row in result["rows"]}
     assert set(rows) == {"minhash", "binary"}
@@ -27,9 +27,19 @@ def test_projections_report_rows_paths_and_the_auto_choice(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [("projections=[bert]", "projections must be"),
-                                               ("paths=[auto]", "paths must be"), ("repeats=0", "warmup >= 1"), ("warmup=0", "warmup >= 1")])
+                                               ("paths=[auto]", "paths must be"), ("repeats=0", "warmup >= 1"), ("warmup=0", "warmup >= 1"), ("precision=fp16", "precision must be")])
 def test_projections_refuses_bad_options(override, message):
     from pnlp_bench.commands.speed.projections import main
 
     with pytest.raises(ConfigError, match=message):
         main([override])
+
+
+def test_under_bf16_every_projection_takes_the_words_path(tmp_path):
+    from pnlp_bench.commands.speed.projections import main
+
+    output = tmp_path / "bf16"
+    assert main(["projections=[minhash,tsp]", "paths=[words]", "preset=xs", "batch_size=8", "repeats=1",
+                 "repeat_seconds=0.01", "threads=1", "precision=bf16", "quiet=true", f"output={output}"]) == 0
+    rows = json.loads(output.with_suffix(".json").read_text())["rows"]
+    assert [(row["precision"], row["auto_path"]) for row in rows] == [("bf16", "words"), ("bf16", "words")]

@@ -25,6 +25,7 @@ from pnlp_bench.commands.speed.harness import (
     choose_threads, hardware, interleaved_rates, parse_overrides, progress_log, provenance_lines, warm_up, write_report,
 )
 from pnlp_bench.core.compose import compose, options
+from pnlp_bench.core.device import resolve_precision
 from pnlp_bench.core.paths import asset
 from pnlp_bench.core.provenance import provenance
 from pnlp_bench.core.registry import ConfigError
@@ -46,6 +47,7 @@ class ProjectionSpeedConfig:
     preset: str = "base"  # model=mixer_<preset>: F, w, B and the mixer
     batch_size: int = 256  # the paper's
     max_length: int = 64  # S of MTOP
+    precision: str = "auto"  # as the trainer: bf16 autocast on CPUs with native bf16, else fp32
     warmup: int = 1  # untimed steps first; the last one's time sizes the timed repetitions
     repeats: int = 5
     repeat_seconds: float = 1.5
@@ -62,6 +64,8 @@ class ProjectionSpeedConfig:
         bad = [path for path in self.paths if path not in TIMED_PATHS]
         if bad or not self.paths:
             raise ConfigError(f"{COMMAND}: paths must be of {', '.join(TIMED_PATHS)}, got {self.paths}")
+        if self.precision not in {"auto", "fp32", "bf16"}:
+            raise ConfigError(f"{COMMAND}: precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.batch_size < 1 or self.max_length < 1 or self.repeats < 1 or self.warmup < 1 or self.repeat_seconds <= 0:
             raise ConfigError(f"{COMMAND}: batch_size, max_length, repeats and warmup >= 1, repeat_seconds > 0")
 
@@ -81,7 +85,7 @@ def measure(config: ProjectionSpeedConfig, name: str, log) -> dict[str, Any]:
     torch.manual_seed(config.seed)
     model = build_model(cfg, data_config, data)
     device = torch.device("cpu")
-    trainer = TrainerConfig(precision="fp32", device="cpu")
+    trainer = TrainerConfig(precision=resolve_precision(config.precision, device), device="cpu")
     table = data.word_table
     active = (table.indices != -1) if table.values is None else (table.values != 0)
     available = len(data.splits["train"])
@@ -112,10 +116,16 @@ def measure(config: ProjectionSpeedConfig, name: str, log) -> dict[str, Any]:
         "projection": name, "feature_size": int(model.bottleneck.feature_size), "window": int(model.bottleneck.window),
         "bottleneck": int(model.bottleneck.out_dim), "weighted": weighted,
         "active_per_word": float(active.sum(dim=1).float().mean()),
-        "auto_path": model.bottleneck.resolved_path(device, weighted=weighted), "batch_size": batch_size,
+        "auto_path": auto_path(model, device, weighted, trainer.precision), "batch_size": batch_size,
+        "precision": trainer.precision,
         "samples_per_second": rates, "timed": timed, "baseline": baseline,
         "ratio_to_baseline": {path: statistics.median(values) for path, values in pairs.items()},
     }
+
+
+def auto_path(model, device: torch.device, weighted: bool, precision: str) -> str:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        return model.bottleneck.resolved_path(device, weighted=weighted)
 
 
 def render_markdown(result: dict[str, Any]) -> str:
@@ -127,11 +137,12 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}`.",
         *provenance_lines(result["provenance"], result["hardware"], "no GPU."),
         "",
-        f"model=mixer_{config['preset']} with each projection, fp32, batch {config['batch_size']}, S = {config['max_length']}, "
+        f"model=mixer_{config['preset']} with each projection, {result['rows'][0]['precision'] if result['rows'] else config['precision']} "
+        "(`trainer.precision=auto` resolved as the trainer does), batch {config['batch_size']}, S = {config['max_length']}, "
         "on the embedded MTOP sample; one training step (forward, loss, backward, Adam) of a copy of the same model "
         f"per path, the paths interleaved over {config['repeats']} timed repetitions of at least {config['repeat_seconds']} s; "
         "samples/s is the median repetition, a ratio the median of the paired repetitions' ratios. 'auto' is the path "
-        "`bottleneck.path=auto` now takes on this CPU in fp32.",
+        "`bottleneck.path=auto` takes on this CPU at that precision.",
         "",
         "| projection | F x (2w+1) | active buckets per word | auto | " + " | ".join(f"{p} samples/s" for p in paths)
         + " | " + " | ".join(f"{p} / {result['rows'][0]['baseline'] if result['rows'] else 'bag'}" for p in paths) + " |",
