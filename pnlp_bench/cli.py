@@ -88,13 +88,13 @@ def table_command(argv: list[str]) -> int:
                         help="a budget profile of the table file (paper, cpu, …); auto: paper with a GPU, else cpu "
                              "(with --aggregate-only: the best budget with finished runs, the paper's first)")
     parser.add_argument("--aggregate-only", action="store_true", help="render from finished runs; launch nothing")
+    parser.add_argument("--dry-run", action="store_true", help="print the runs it would launch; run and write nothing")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--output-root", type=Path, default=default_output_root())
     args, launcher_args = parser.parse_known_args(argv)
     flags = [arg for arg in launcher_args if arg.startswith("-")]
     if flags:  # the rest goes to Hydra as overrides; an unknown flag must not start a sweep unnoticed
-        parser.error(f"unrecognized option {flags[0]!r} (the options are above; Hydra overrides are key=value; "
-                     "`bench reproduce --dry-run` prints a plan)")
+        parser.error(f"unrecognized option {flags[0]!r} (the options are above; Hydra overrides are key=value)")
     if "quiet=true" in launcher_args:
         launcher_args = [arg for arg in launcher_args if arg != "quiet=true"]
         args.quiet = True
@@ -115,6 +115,12 @@ def table_command(argv: list[str]) -> int:
         args.budget = auto_budget(spec)
         console.print(f"table {spec.number}: budget {args.budget} (auto: {'a GPU is' if args.budget == 'paper' else 'no GPU'} "
                       "here; --budget paper|cpu chooses)")
+    if args.dry_run:
+        lines = tables.dry_run_lines(spec, args.budget, output_root, args.results_dir)
+        console.print(f"table {spec.number}: {len(lines)} runs to launch at budget {args.budget!r}", highlight=False)
+        for line in lines:
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
+        return 0
     failures = 0
     if not args.aggregate_only:
         absent = tables.missing_data(spec)

@@ -263,8 +263,20 @@ def test_every_committed_table_renders_again_from_the_committed_records_alone(na
         assert path.read_bytes() == committed.read_bytes(), f"results/{path.name} differs from its committed records' rendering"
 
 
-def test_an_unknown_option_of_bench_table_is_refused_before_anything_runs(project):
-    result = bench("table", "99", "--budget", "smoke", "--dry-run", cwd=project)
+@pytest.mark.parametrize("command", [("table", "99", "--budget", "smoke"), ("reproduce", "--budget", "smoke", "--tables", "99")])
+def test_an_unknown_option_is_refused_before_anything_runs(project, command):
+    result = bench(*command, "--dryrun", cwd=project)
     assert result.returncode == 2
-    assert "unrecognized option '--dry-run'" in result.stderr
+    assert "unrecognized option '--dryrun'" in result.stderr
     assert not (project / "outputs").exists() and not (project / "results").exists()  # nothing launched or written
+
+
+def test_bench_table_dry_run_lists_what_it_would_launch_and_runs_nothing(project):
+    planned = bench("table", "99", "--budget", "smoke", "--dry-run", cwd=project)
+    assert planned.returncode == 0, planned.stderr
+    lines = [line for line in planned.stdout.splitlines() if "bench run" in line]
+    assert len(lines) == 2 and "2 runs to launch at budget 'smoke'" in planned.stdout
+    assert not (project / "outputs").exists() and not (project / "results").exists()
+    assert bench("table", "99", "--budget", "smoke", cwd=project).returncode == 0
+    again = bench("table", "99", "--budget", "smoke", "--dry-run", cwd=project)
+    assert "0 runs to launch" in again.stdout and "bench run" not in again.stdout

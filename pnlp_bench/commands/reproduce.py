@@ -196,6 +196,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--output-root", type=Path, default=Path(os.environ.get("BENCH_OUTPUT_ROOT", "outputs")))
     args, extra = parser.parse_known_args(argv)
+    flags = [arg for arg in extra if arg.startswith("-")]
+    if flags:  # the rest goes to every cell's bench run as overrides; an unknown flag must not start runs unnoticed
+        parser.error(f"unrecognized option {flags[0]!r} (the options are above; overrides are key=value)")
     if args.jobs < 1 or args.hours <= 0:
         parser.error("--jobs must be >= 1 and --hours > 0")
     threads = args.threads or max(1, cores // args.jobs)

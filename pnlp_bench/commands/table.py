@@ -321,6 +321,28 @@ def pretrain_rows(spec: TableSpec, budget: str, output_root: Path, cells: list, 
     return failed
 
 
+def dry_run_lines(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | None = None) -> list[str]:
+    """What `bench table` would launch at `budget`, in its order, without running anything: the pretrainings
+    `pretrain_rows` would run, then each cell without a finished run (one line each, as `bench run` takes it)."""
+    cells, done = plan(spec, budget, output_root, results_dir)
+    local = store.finished(output_root)
+    lines = []
+    if spec.pretrain is not None:
+        for row in spec.rows_for(budget):
+            identity = pretraining_identity(spec, row, budget)
+            cells_to_run = any(r is row and cell not in done for r, *_, cell in cells)
+            if identity in local or (identity in done and not cells_to_run):
+                continue
+            lines.append(f"table {spec.number} · {row.name} · pretraining: bench run {' '.join(spec.pretrain_overrides(row, budget))}")
+    seen = set()
+    for row, _, seed, overrides, identity in cells:
+        if identity in done or identity in seen:
+            continue
+        seen.add(identity)
+        lines.append(f"table {spec.number} · {row.name} · seed {seed}: bench run {' '.join(overrides)}")
+    return lines
+
+
 def table_identities(spec: TableSpec, budget: str, cells: list) -> list[tuple[str, str]]:
     """The identities of every run a table needs at a budget: its cells and, for BiGS tables, the pretrainings."""
     identities = [identity for *_, identity in cells]
