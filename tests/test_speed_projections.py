@@ -23,7 +23,8 @@ def test_projections_report_rows_paths_and_the_auto_choice(tmp_path):
     assert rows["binary"]["active_per_word"] > 4 * rows["minhash"]["active_per_word"]
     for row in rows.values():
         assert row["ratio_to_baseline"]["bag"] == pytest.approx(1.0) and row["samples_per_second"]["words"] > 0
-    assert "| binary |" in output.with_suffix(".md").read_text()
+    text = output.with_suffix(".md").read_text()
+    assert "| binary |" in text and "batch 8, S = 64" in text and "{" not in text  # every field formatted
 
 
 @pytest.mark.parametrize("override, message", [("projections=[bert]", "projections must be"),

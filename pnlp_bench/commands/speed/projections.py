@@ -138,7 +138,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         *provenance_lines(result["provenance"], result["hardware"], "no GPU."),
         "",
         f"model=mixer_{config['preset']} with each projection, {result['rows'][0]['precision'] if result['rows'] else config['precision']} "
-        "(`trainer.precision=auto` resolved as the trainer does), batch {config['batch_size']}, S = {config['max_length']}, "
+        f"(`trainer.precision=auto` resolved as the trainer does), batch {config['batch_size']}, S = {config['max_length']}, "
         "on the embedded MTOP sample; one training step (forward, loss, backward, Adam) of a copy of the same model "
         f"per path, the paths interleaved over {config['repeats']} timed repetitions of at least {config['repeat_seconds']} s; "
         "samples/s is the median repetition, a ratio the median of the paired repetitions' ratios. 'auto' is the path "
