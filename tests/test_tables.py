@@ -134,7 +134,7 @@ def test_every_shipped_table_file_parses_with_paper_sources(monkeypatch):
 
 def test_unknown_table_lists_available(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    with pytest.raises(Exception, match="available: 1, 2, 3, 4, 5, 6, 7, fidelity, fidelity_hyperpartisan, fidelity_multiatis, precision, bigs_long, bigs_positions, bigs_table1"):
+    with pytest.raises(Exception, match="available: 1, 2, 3, 4, 5, 6, 7, fidelity, fidelity_hyperpartisan, fidelity_hyperpartisan_length, fidelity_multiatis, precision, bigs_long, bigs_positions, bigs_table1"):
         tables.load_spec("42")
 
 
