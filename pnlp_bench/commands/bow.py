@@ -11,7 +11,6 @@ folds.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,10 +23,11 @@ from pnlp_bench.core.errors import OneLineError
 from pnlp_bench.core.provenance import provenance
 from pnlp_bench.core.registry import typed_config
 from pnlp_bench.mixer.bow import evaluate
+from pnlp_bench.commands.table import summarise
 from pnlp_bench.mixer.data.base import DataConfig
+from pnlp_bench.mixer.data.hyperpartisan import FOLDS
 from pnlp_bench.mixer.data.loaders import load_data
 
-FOLDS = 10  # the cross-validated loaders' fold count (hyperpartisan.FOLDS)
 
 
 def parse_folds(text: str) -> list[int]:
@@ -55,9 +55,8 @@ def parse_grid(text: str) -> list[float]:
 
 
 def spread(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.1f} (n=1)"
-    return f"{statistics.fmean(values):.1f} ± {statistics.stdev(values):.1f}"
+    mean, std = summarise(values)
+    return f"{mean:.1f} (n=1)" if std is None else f"{mean:.1f} ± {std:.1f}"
 
 
 def render_markdown(result: dict[str, Any]) -> str:

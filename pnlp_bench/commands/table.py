@@ -300,6 +300,18 @@ def pretraining_identity(spec: TableSpec, row: Row, budget: str) -> tuple[str, s
         raise ConfigError(f"{spec.path}: pretraining of row {row.name!r}, budget {budget!r}: {first_line}") from None
 
 
+def pretrainings_to_run(spec: TableSpec, budget: str, output_root: Path, cells: list, done: dict) -> list[Row]:
+    """The rows whose pretraining `bench table` must run (see `pretrain_rows`)."""
+    local = store.finished(output_root)
+    rows = []
+    for row in spec.rows_for(budget):
+        identity = pretraining_identity(spec, row, budget)
+        cells_to_run = any(r is row and cell not in done for r, *_, cell in cells)
+        if identity not in local and (identity not in done or cells_to_run):
+            rows.append(row)
+    return rows
+
+
 def pretrain_rows(spec: TableSpec, budget: str, output_root: Path, cells: list, done: dict, extra: list[str]) -> set[str]:
     """Runs each row's missing pretraining (one process each); returns the rows whose pretraining failed.
 
@@ -307,12 +319,7 @@ def pretrain_rows(spec: TableSpec, budget: str, output_root: Path, cells: list, 
     its weights are not under `output_root`: the committed records (results/records.jsonl) do not hold
     weights, so on a fresh clone such a pretraining runs again (the record of the new run wins)."""
     failed = set()
-    local = store.finished(output_root)
-    for row in spec.rows_for(budget):
-        identity = pretraining_identity(spec, row, budget)
-        cells_to_run = any(r is row and cell not in done for r, *_, cell in cells)
-        if identity in local or (identity in done and not cells_to_run):
-            continue
+    for row in pretrainings_to_run(spec, budget, output_root, cells, done):
         overrides = spec.pretrain_overrides(row, budget)
         print(f"table {spec.number} · {row.name}: pretraining", flush=True)
         command = [sys.executable, "-m", "pnlp_bench.cli", "run", *overrides, f"output_root={output_root}", *extra]
@@ -325,14 +332,9 @@ def dry_run_lines(spec: TableSpec, budget: str, output_root: Path, results_dir: 
     """What `bench table` would launch at `budget`, in its order, without running anything: the pretrainings
     `pretrain_rows` would run, then each cell without a finished run (one line each, as `bench run` takes it)."""
     cells, done = plan(spec, budget, output_root, results_dir)
-    local = store.finished(output_root)
     lines = []
     if spec.pretrain is not None:
-        for row in spec.rows_for(budget):
-            identity = pretraining_identity(spec, row, budget)
-            cells_to_run = any(r is row and cell not in done for r, *_, cell in cells)
-            if identity in local or (identity in done and not cells_to_run):
-                continue
+        for row in pretrainings_to_run(spec, budget, output_root, cells, done):
             lines.append(f"table {spec.number} · {row.name} · pretraining: bench run {' '.join(spec.pretrain_overrides(row, budget))}")
     seen = set()
     for row, _, seed, overrides, identity in cells:

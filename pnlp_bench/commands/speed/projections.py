@@ -32,7 +32,7 @@ from pnlp_bench.core.registry import ConfigError
 from pnlp_bench.mixer.data.base import DataConfig
 from pnlp_bench.mixer.data.features import featurize
 from pnlp_bench.mixer.data.loaders import load_data
-from pnlp_bench.mixer.models.bottleneck import PATHS
+from pnlp_bench.mixer.models.bottleneck import PAD, PATHS
 from pnlp_bench.mixer.projection.base import PROJECTIONS
 from pnlp_bench.mixer.trainer import TrainerConfig, make_optimizer, train_step
 
@@ -87,7 +87,7 @@ def measure(config: ProjectionSpeedConfig, name: str, log) -> dict[str, Any]:
     device = torch.device("cpu")
     trainer = TrainerConfig(precision=resolve_precision(config.precision, device), device="cpu")
     table = data.word_table
-    active = (table.indices != -1) if table.values is None else (table.values != 0)
+    active = (table.indices != PAD) if table.values is None else (table.values != 0)
     available = len(data.splits["train"])
     order = torch.randperm(available, generator=torch.Generator().manual_seed(config.seed))
     batch_size = min(config.batch_size, available)
