@@ -100,7 +100,7 @@ def test_a_fresh_clone_lists_renders_and_plots_from_the_committed_records(projec
     assert reported.returncode == 0, reported.stderr[-2000:]
     assert (project / "results" / "curves_table99.png").stat().st_size > 1000
     readme = (project / "results" / "README.md").read_text()
-    assert "## Coverage" in readme and "| [99](table99.md) | smoke | 0 / 1 | 1 / 1 | — | 2 runs, " in readme
+    assert "## Coverage" in readme and "| [99](table99.md) | smoke | 0 / 2 | 2 / 2 | 4 / 4 | 0 / 1 | — | 2 runs, " in readme
 
 
 def test_aggregate_only_without_any_record_leaves_the_committed_table_as_it_is(project):
@@ -280,3 +280,23 @@ def test_bench_table_dry_run_lists_what_it_would_launch_and_runs_nothing(project
     assert bench("table", "99", "--budget", "smoke", cwd=project).returncode == 0
     again = bench("table", "99", "--budget", "smoke", "--dry-run", cwd=project)
     assert "0 runs to launch" in again.stdout and "bench run" not in again.stdout
+
+
+def test_coverage_counts_every_cell_seed_and_paper_number():
+    from pnlp_bench.commands import report
+
+    def cell(precision, paper, ours, label, seeds, run_dir=""):
+        return {"precision": precision, "paper": paper, "ours_mean": ours, "difference": None if None in (paper, ours)
+                else ours - paper, "budget_label": [label] if label else [], "seeds": seeds, "seeds_planned": [0, 1, 2],
+                "run_dirs": [run_dir] if run_dir else []}
+
+    table = {"table": "6", "budget": "paper", "cells": [
+        cell("fp32", 90.0, 88.0, "80 epochs, paper protocol", [0], "a"),
+        cell("int8", 90.0, 87.5, "80 epochs, paper protocol", [0], "a"),
+        cell("fp32", None, 95.0, "80 epochs, paper protocol", [0, 1], "b"),
+        cell("fp32", 80.0, 70.0, "3 epochs, reduced budget, not the paper protocol", [0], "c"),
+        cell("fp32", 70.0, None, "", [])]}
+    line = report.coverage_row(table, {"a": 3600.0, "b": 1800.0})
+    # 3 of 5 cells at the protocol (the reduced one does not count), 4 run; 5 of 15 seed runs; of the 3 fp32 paper
+    # numbers 1 is compared at the protocol (|88 - 90| = 2.0): the int8 cell and the reduced budget are left out
+    assert line == "| [6](table6.md) | paper | 3 / 5 | 4 / 5 | 5 / 15 | 1 / 3 | 2.0 | 3 runs, 1.5 h |"

@@ -8,9 +8,10 @@ The plots (commands/plots.py) are drawn as each table file's `plot:` says:
 - `curves_<stem>.png`: the eval metric per epoch of every run behind a table, named by its row (the history
   each committed record carries, or the run folder's metrics.json for a record of the local store only);
 - BiGS tables with a `scaling:` key: `mlm_curves_<stem>.png` and `score_vs_pretraining_<stem>.png` (commands/bigs_plots.py).
-`results/README.md` opens with the coverage of every table: cells at the paper's protocol, all cells, and the
-mean absolute difference to the paper's numbers. Everything is read from `results/*.json`, the committed
-records (`results/records.jsonl`) and the local store; nothing is trained.
+`results/README.md` opens with the coverage of every table: cells at the paper's protocol and run at all, out of
+all cells; seed runs out of those planned; paper numbers compared and the mean absolute difference to them.
+Everything is read from `results/*.json`, the committed records (`results/records.jsonl`) and the local store;
+nothing is trained.
 """
 
 from __future__ import annotations
@@ -24,20 +25,29 @@ from pnlp_bench.core import store
 from pnlp_bench.core.atomic import write_text_atomic
 
 
+def at_paper_protocol(cell: dict[str, Any]) -> bool:
+    return any(label.endswith("paper protocol") and "not the" not in label for label in cell.get("budget_label", []))
+
+
 def coverage_row(table: dict[str, Any], walls: dict[str, float]) -> str:
-    """Cells at the paper's protocol / all cells with a paper number, the mean |ours - paper| over them, and
-    the compute of the runs behind the table (their wall-clock hours, from `walls`: run folder -> seconds)."""
-    cells = [cell for cell in table["cells"] if cell["precision"] == "fp32" and cell["paper"] is not None]
-    ours = [cell for cell in cells if cell["ours_mean"] is not None]
-    paper = [cell for cell in ours if any(label.endswith("paper protocol") and "not the" not in label
-                                          for label in cell.get("budget_label", []))]
-    differences = [abs(cell["difference"]) for cell in paper if cell["difference"] is not None]
+    """One line of the coverage: the table's cells (every row, column and precision) at the paper's protocol and
+    run at any budget, the seed runs against those planned, the fp32 cells with a paper number at the protocol,
+    the mean |ours - paper| over those, and the compute of the runs behind the table (their wall-clock hours,
+    from `walls`: run folder -> seconds)."""
+    cells = table["cells"]
+    ran = [cell for cell in cells if cell["ours_mean"] is not None]
+    protocol = [cell for cell in ran if at_paper_protocol(cell)]
+    seeds = sum(len(cell.get("seeds", [])) for cell in cells)
+    planned = sum(len(cell.get("seeds_planned", [])) for cell in cells)
+    known = [cell for cell in cells if cell["precision"] == "fp32" and cell["paper"] is not None]
+    compared = [cell for cell in known if cell in protocol]
+    differences = [abs(cell["difference"]) for cell in compared if cell["difference"] is not None]
     mean = f"{sum(differences) / len(differences):.1f}" if differences else "—"
-    runs = {run_dir for cell in table["cells"] for run_dir in cell.get("run_dirs", [])}
-    known = [walls[run_dir] for run_dir in runs if run_dir in walls]
-    compute = f"{len(runs)} runs, {sum(known) / 3600:.1f} h" if known else f"{len(runs)} runs, no record here"
-    return (f"| [{table['table']}]({stem_of(table)}.md) | {table['budget']} | {len(paper)} / {len(cells)} | "
-            f"{len(ours)} / {len(cells)} | {mean} | {compute} |")
+    runs = {run_dir for cell in cells for run_dir in cell.get("run_dirs", [])}
+    hours = [walls[run_dir] for run_dir in runs if run_dir in walls]
+    compute = f"{len(runs)} runs, {sum(hours) / 3600:.1f} h" if hours else f"{len(runs)} runs, no record here"
+    return (f"| [{table['table']}]({stem_of(table)}.md) | {table['budget']} | {len(protocol)} / {len(cells)} | "
+            f"{len(ran)} / {len(cells)} | {seeds} / {planned} | {len(compared)} / {len(known)} | {mean} | {compute} |")
 
 
 def stem_of(table: dict[str, Any]) -> str:
@@ -80,11 +90,15 @@ def report(results_dir: Path, output_root: Path) -> Path:
     records = [record for record in store.records(output_root, results_dir) if record.get("status") == "finished"]
     if tables:
         lines += ["## Coverage", "",
-                  "Cells with a paper number (fp32): how many ran at the paper's protocol, how many ran at all "
-                  "(any budget), the mean absolute difference to the paper over the paper-protocol cells, and the "
-                  "wall-clock compute of the runs behind the table (on the hardware each table's provenance names).", "",
-                  "| table | budget shown | at the paper's protocol | run | mean abs. difference | compute |",
-                  "|---|---|---|---|---|---|"]
+                  "A cell is one row, column and precision of a table. Per table: the cells at the paper's protocol "
+                  "and the cells run at any budget, out of all its cells; the seed runs behind the cells, out of "
+                  "those the shown budget plans; the fp32 cells with a paper number that ran at the paper's "
+                  "protocol, out of those with a paper number; the mean absolute difference to the paper over "
+                  "them; and the wall-clock compute of the runs behind the table (on the hardware each table's "
+                  "provenance names).", "",
+                  "| table | budget shown | cells at the paper's protocol | cells run | seed runs | paper numbers "
+                  "compared | mean abs. difference | compute |",
+                  "|---|---|---|---|---|---|---|---|"]
         walls = {record.get("run_dir", ""): float(record.get("wall_seconds", 0.0)) for record in records}
         lines += [coverage_row(json.loads(path.read_text()), walls) for path in tables]
     for heading, paths in (("Tables", tables), ("Studies", studies)):
