@@ -20,7 +20,7 @@ commands:
   tables   list every table with its budget and status (done, partial, missing data), from the committed
            records (results/records.jsonl) and the local store; --rehash re-keys finished runs after an
            upgrade changed the hash rules
-  reproduce  run what the tables miss, in the paper's order (Table 6, 1-5, 7; seed 0 first), within a time
+  reproduce  run what the tables miss, in the paper's order (Table 6, 1-5, 7; seed 0 first; --seeds 0), within a time
            budget, in parallel; every finished cell is committed to results/ (killed, it goes on next time)
            e.g. bench reproduce --budget paper --hours 2.5;  bench reproduce --tables 6 --dry-run
   report   plots next to the tables (score vs parameters, training curves) and results/README.md

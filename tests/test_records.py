@@ -117,6 +117,10 @@ def test_reproduce_runs_what_is_missing_commits_it_and_then_has_nothing_to_do(pr
     assert first.returncode == 0, first.stderr[-2000:]
     plan = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", cwd=project)
     assert "1 cells to run" in plan.stdout and "seed 1" in plan.stdout and "seed 0" not in plan.stdout, plan.stdout
+    only_zero = bench("reproduce", "--budget", "smoke", "--tables", "99", "--seeds", "0", "--dry-run", cwd=project)
+    assert "0 cells to run" in only_zero.stdout and "seed 1" not in only_zero.stdout, only_zero.stdout
+    wrong = bench("reproduce", "--budget", "smoke", "--tables", "99", "--seeds", "zero", "--dry-run", cwd=project)
+    assert wrong.returncode == 2 and "--seeds takes seeds separated by commas" in wrong.stderr, wrong.stderr
     result = bench("reproduce", "--budget", "smoke", "--tables", "99", "--hours", "1", "--jobs", "2", cwd=project)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "[1/1] table 99 · X-SMALL · seed 1: done in" in result.stdout and "table 99 at smoke: 2/2 runs" in result.stdout
@@ -124,6 +128,17 @@ def test_reproduce_runs_what_is_missing_commits_it_and_then_has_nothing_to_do(pr
     assert len((project / "results" / "records.jsonl").read_text().splitlines()) == 2  # seed 0's record too
     again = bench("reproduce", "--budget", "smoke", "--tables", "99", cwd=project)
     assert "0 cells to run" in again.stdout and "started table" not in again.stdout
+
+
+def test_reproduce_runs_seed_0_everywhere_then_the_seeds_of_tables_6_and_5_then_the_rest():
+    from pnlp_bench.commands.reproduce import Cell, run_order
+
+    names = ["6", "1", "2", "5", "7"]
+    cells = [Cell(table, "row", seed, [], (f"{table}-{seed}", "v")) for table in reversed(names) for seed in (2, 1, 0)]
+    order = [(cell.table, cell.seed) for cell in run_order(cells, names)]
+    assert order[:5] == [("6", 0), ("1", 0), ("2", 0), ("5", 0), ("7", 0)]
+    assert order[5:9] == [("6", 1), ("5", 1), ("6", 2), ("5", 2)]
+    assert order[9:] == [("1", 1), ("2", 1), ("7", 1), ("1", 2), ("2", 2), ("7", 2)]
 
 
 def test_reproduce_leaves_out_a_cell_that_failed_until_asked(project):
