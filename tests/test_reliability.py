@@ -99,6 +99,18 @@ def test_regenerated_results_do_not_make_the_tree_dirty_but_code_changes_do(tmp_
     assert git_state(tmp_path)["dirty"] is True
 
 
+def test_a_tree_without_git_takes_the_commit_its_sender_wrote(tmp_path, monkeypatch):
+    from pnlp_bench.core.provenance import git_state
+
+    monkeypatch.delenv("BENCH_COMMIT", raising=False)
+    assert git_state(tmp_path) == {"commit": "unknown", "dirty": None}  # no git folder, nothing sent
+    monkeypatch.setenv("BENCH_COMMIT", "0701433abc")
+    monkeypatch.setenv("BENCH_DIRTY", "0")
+    assert git_state(tmp_path) == {"commit": "0701433abc", "dirty": False}
+    monkeypatch.setenv("BENCH_DIRTY", "1")
+    assert git_state(tmp_path) == {"commit": "0701433abc", "dirty": True}
+
+
 def test_one_failing_job_does_not_stop_its_sweep(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))  # projection=bert cannot run here
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

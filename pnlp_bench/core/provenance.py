@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -25,7 +26,16 @@ def git_state(folder: Path) -> dict[str, object]:
         changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(changed)}
     except (OSError, subprocess.SubprocessError):
+        return sent_state()
+
+
+def sent_state() -> dict[str, object]:
+    """A copy of the tree without its git folder (the GPU machine's): the commit and dirtiness the sending
+    checkout wrote into BENCH_COMMIT and BENCH_DIRTY (tools/device_reproduce.sh), else unknown."""
+    commit = os.environ.get("BENCH_COMMIT", "").strip()
+    if not commit:
         return {"commit": "unknown", "dirty": None}
+    return {"commit": commit, "dirty": os.environ.get("BENCH_DIRTY", "").strip().lower() in ("1", "true", "yes")}
 
 
 def cpu_model() -> str:
