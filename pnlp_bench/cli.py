@@ -187,7 +187,12 @@ def tables_command(argv: list[str]) -> int:
             continue
         else:
             budget = args.budget
-        listing.add_row(spec.number, spec.title, budget, tables.status(spec, budget, output_root, args.results_dir))
+        status = tables.status(spec, budget, output_root, args.results_dir)
+        if args.budget == "auto" and budget != "paper" and "paper" in spec.budgets:
+            # a table shown at a reduced budget also says how far its paper-protocol cells are
+            done, needed = tables.coverage(spec, "paper", output_root, args.results_dir)
+            status += f" · paper: {done}/{needed} runs"
+        listing.add_row(spec.number, spec.title, budget, status)
     Console().print(listing)
     return 0
 

@@ -83,7 +83,8 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_a_fresh_clone_lists_renders_and_plots_from_the_committed_records(project):
+def test_a_fresh_clone_lists_renders_and_plots_from_the_committed_records(project, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # `bench tables` prints a rich table: no wrapping of its status
     done = bench("table", "99", "--budget", "smoke", cwd=project)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     committed = [json.loads(line) for line in (project / "results" / "records.jsonl").read_text().splitlines()]
@@ -101,6 +102,11 @@ def test_a_fresh_clone_lists_renders_and_plots_from_the_committed_records(projec
     assert (project / "results" / "curves_table99.png").stat().st_size > 1000
     readme = (project / "results" / "README.md").read_text()
     assert "## Coverage" in readme and "| [99](table99.md) | smoke | 0 / 2 | 2 / 2 | 4 / 4 | 0 / 1 | — | 2 runs, " in readme
+    # a table shown at a reduced budget says how far its paper-protocol cells are
+    spec = project / "experiments" / "table99.yaml"
+    spec.write_text(spec.read_text().replace("budgets:\n", "budgets:\n  paper:\n    description: the protocol\n    overrides: [trainer=smoke, trainer.epochs=2]\n"))
+    listing = bench("tables", cwd=project)
+    assert "smoke" in listing.stdout and "done · paper: 0/2 runs" in listing.stdout, listing.stdout
 
 
 def test_aggregate_only_without_any_record_leaves_the_committed_table_as_it_is(project):
