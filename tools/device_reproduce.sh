@@ -28,15 +28,7 @@ TABLES=${TABLES:-6,1,2,3,4,5}
 SEEDS=${SEEDS:-}
 JOBS=${JOBS:-14}
 HOURS=${HOURS:-0.14}
-mkdir -p "$OUT"
-if [ -d .device-stage/wheels ]; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site .device-stage/wheels/*.whl
-  export PYTHONPATH=/tmp/site:$PWD BENCH_DATA_DIR=$PWD/.device-stage/data
-else
-  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-fi
-[ -f .device-stage/commit ] && export BENCH_COMMIT=$(cat .device-stage/commit) BENCH_DIRTY=$(cat .device-stage/dirty 2>/dev/null || echo 1)
-export PYTHONUNBUFFERED=1
+source tools/device_env.sh  # staged wheels, data and commit (or this checkout's environment)
 work=$(mktemp -d)
 mkdir -p "$work/results" "$work/outputs"
 if [ "${FRESH:-0}" != 1 ]; then

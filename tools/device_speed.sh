@@ -15,14 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder for the figures (the device call has it)}
 DEVICE=${DEVICE:-cuda}
-mkdir -p "$OUT"
-if [ -d .device-stage/wheels ]; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site .device-stage/wheels/*.whl
-  export PYTHONPATH=/tmp/site:$PWD BENCH_DATA_DIR=$PWD/.device-stage/data
-else
-  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-fi
-export PYTHONUNBUFFERED=1
+source tools/device_env.sh
 if [ "${QUICK:-0}" = 1 ]; then
   speed=(--quick presets=[base] datasets=[multiatis] latency_presets=[base])
   length=(--quick)
