@@ -40,7 +40,7 @@ def coverage_row(table: dict[str, Any], walls: dict[str, float]) -> str:
     seeds = sum(len(cell.get("seeds", [])) for cell in cells)
     planned = sum(len(cell.get("seeds_planned", [])) for cell in cells)
     known = [cell for cell in cells if cell["precision"] == "fp32" and cell["paper"] is not None]
-    compared = [cell for cell in known if cell in protocol]
+    compared = [cell for cell in known if cell["ours_mean"] is not None and at_paper_protocol(cell)]
     differences = [abs(cell["difference"]) for cell in compared if cell["difference"] is not None]
     mean = f"{sum(differences) / len(differences):.1f}" if differences else "—"
     runs = {run_dir for cell in cells for run_dir in cell.get("run_dirs", [])}
