@@ -321,3 +321,14 @@ def test_coverage_counts_every_cell_seed_and_paper_number():
     # 3 of 5 cells at the protocol (the reduced one does not count), 4 run; 5 of 15 seed runs; of the 3 fp32 paper
     # numbers 1 is compared at the protocol (|88 - 90| = 2.0): the int8 cell and the reduced budget are left out
     assert line == "| [6](table6.md) | paper | 3 / 5 | 4 / 5 | 5 / 15 | 1 / 3 | 2.0 | 3 runs, 1.5 h |"
+
+
+def test_compute_counts_every_process_of_a_resumed_run():
+    from pnlp_bench.core.record import compute_seconds
+
+    history = [{"epoch": epoch, "train_seconds": 10.0, "eval_seconds": 1.0, "checkpoint_seconds": 0.5,
+                "gather_seconds": 0.5} for epoch in range(1, 6)]
+    # epochs 1-3 ran in an earlier process (12 s each); the last process took 30 s for epochs 4-5 and the test split
+    assert compute_seconds({"wall_seconds": 30.0, "resumed_from_epoch": 3, "history": history}) == 66.0
+    assert compute_seconds({"wall_seconds": 30.0, "resumed_from_epoch": None, "history": history}) == 30.0
+    assert compute_seconds({"wall_seconds": 30.0}) == 30.0

@@ -23,6 +23,7 @@ from typing import Any
 from pnlp_bench.commands import bigs_plots, plots
 from pnlp_bench.core import store
 from pnlp_bench.core.atomic import write_text_atomic
+from pnlp_bench.core.record import compute_seconds
 
 
 def at_paper_protocol(cell: dict[str, Any]) -> bool:
@@ -33,7 +34,7 @@ def coverage_row(table: dict[str, Any], walls: dict[str, float]) -> str:
     """One line of the coverage: the table's cells (every row, column and precision) at the paper's protocol and
     run at any budget, the seed runs against those planned, the fp32 cells with a paper number at the protocol,
     the mean |ours - paper| over those, and the compute of the runs behind the table (their wall-clock hours,
-    from `walls`: run folder -> seconds)."""
+    from `walls`: run folder -> seconds, every process of a resumed run counted)."""
     cells = table["cells"]
     ran = [cell for cell in cells if cell["ours_mean"] is not None]
     protocol = [cell for cell in ran if at_paper_protocol(cell)]
@@ -94,12 +95,12 @@ def report(results_dir: Path, output_root: Path) -> Path:
                   "and the cells run at any budget, out of all its cells; the seed runs behind the cells, out of "
                   "those the shown budget plans; the fp32 cells with a paper number that ran at the paper's "
                   "protocol, out of those with a paper number; the mean absolute difference to the paper over "
-                  "them; and the wall-clock compute of the runs behind the table (on the hardware each table's "
-                  "provenance names).", "",
+                  "them; and the wall-clock compute of the runs behind the table (every process of a resumed run "
+                  "counted; on the hardware each table's provenance names).", "",
                   "| table | budget shown | cells at the paper's protocol | cells run | seed runs | paper numbers "
                   "compared | mean abs. difference | compute |",
                   "|---|---|---|---|---|---|---|---|"]
-        walls = {record.get("run_dir", ""): float(record.get("wall_seconds", 0.0)) for record in records}
+        walls = {record.get("run_dir", ""): compute_seconds(record) for record in records}
         lines += [coverage_row(json.loads(path.read_text()), walls) for path in tables]
     for heading, paths in (("Tables", tables), ("Studies", studies)):
         if not paths:

@@ -51,6 +51,24 @@ def normalise_metrics(metrics: dict[str, Any] | None) -> Metrics:
     return normalised
 
 
+EPOCH_PARTS = ("train_seconds", "eval_seconds", "checkpoint_seconds", "gather_seconds")
+
+
+def epoch_seconds(row: dict[str, Any]) -> float:
+    """The measured seconds of one history row (training, evaluation, checkpoint and gathering)."""
+    return sum(float(row.get(part) or 0.0) for part in EPOCH_PARTS)
+
+
+def compute_seconds(raw: dict[str, Any]) -> float:
+    """The compute behind a record: its own wall time, plus, for a run resumed from a checkpoint, the measured
+    seconds of the epochs earlier processes did (its history keeps them); `wall_seconds` alone counts only the
+    last process."""
+    earlier = raw.get("resumed_from_epoch") or 0
+    before = sum(epoch_seconds(row) for row in raw.get("history") or []
+                 if isinstance(row, dict) and (row.get("epoch") or 0) <= earlier)
+    return float(raw.get("wall_seconds") or 0.0) + before
+
+
 @dataclass
 class RunRecord:
     status: str

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pnlp_bench.core.identity import changed_keys, flatten, with_keys_of_then
-from pnlp_bench.core.record import WHOLE_SPLIT, RunRecord
+from pnlp_bench.core.record import WHOLE_SPLIT, RunRecord, compute_seconds, epoch_seconds
 from pnlp_bench.core.run_lock import HOLDER_NAME
 
 # Files a run folder may hold; the newest of them dates an unfinished run.
@@ -166,9 +166,9 @@ def read_run(folder: Path, metric: str | None = None) -> RunInfo:
     score, chosen = None, parse_metric(metric, monitor)
     if status == "finished" and chosen is not None:
         score = RunRecord.from_json(record).metric(*chosen)
-    wall = (record or {}).get("wall_seconds") if status == "finished" else None
+    wall = compute_seconds(record) if status == "finished" and record and "wall_seconds" in record else None
     if wall is None and history:  # an unfinished run: the time its recorded epochs took
-        wall = sum(float(row.get(part, 0.0)) for row in history for part in ("train_seconds", "eval_seconds", "checkpoint_seconds"))
+        wall = sum(epoch_seconds(row) for row in history)
     overrides = {}
     if config:
         presets = preset_defaults(data, model)
