@@ -122,7 +122,8 @@ def test_reproduce_runs_what_is_missing_commits_it_and_then_has_nothing_to_do(pr
                   "quiet=true", "trainer=smoke", "trainer.epochs=1", "model=mixer_xs", "seed=0", cwd=project)
     assert first.returncode == 0, first.stderr[-2000:]
     plan = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", cwd=project)
-    assert "1 cells to run" in plan.stdout and "seed 1" in plan.stdout and "seed 0" not in plan.stdout, plan.stdout
+    assert "1 cells to run" in plan.stdout and "seed 1:" in plan.stdout and "seed 0:" not in plan.stdout, plan.stdout
+    assert ", as seed 0 took]" in plan.stdout and "table 99: 1 cells, about " in plan.stdout, plan.stdout  # the estimate
     only_zero = bench("reproduce", "--budget", "smoke", "--tables", "99", "--seeds", "0", "--dry-run", cwd=project)
     assert "0 cells to run" in only_zero.stdout and "seed 1" not in only_zero.stdout, only_zero.stdout
     wrong = bench("reproduce", "--budget", "smoke", "--tables", "99", "--seeds", "zero", "--dry-run", cwd=project)
@@ -145,6 +146,28 @@ def test_reproduce_runs_seed_0_everywhere_then_the_seeds_of_tables_6_and_5_then_
     assert order[:5] == [("6", 0), ("1", 0), ("2", 0), ("5", 0), ("7", 0)]
     assert order[5:9] == [("6", 1), ("5", 1), ("6", 2), ("5", 2)]
     assert order[9:] == [("1", 1), ("2", 1), ("7", 1), ("1", 2), ("2", 2), ("7", 2)]
+
+
+def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed(tmp_path):
+    from pnlp_bench.commands.reproduce import Cell, estimate, plan_lines
+
+    folder = tmp_path / "runs" / "mtop" / "mixer_xs-abc"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("trainer:\n  epochs: 10\n")
+    (folder / "history.jsonl").write_text("".join(json.dumps({"epoch": epoch, "train_seconds": 25.0, "eval_seconds": 5.0}) + "\n"
+                                                  for epoch in range(1, 5)))
+    stopped = Cell("3", "w 0", 0, [], ("abc", "1"))
+    assert estimate(stopped, tmp_path) == (180.0, "resumes at epoch 4/10, about 3 min left")  # 6 epochs of 30 s
+    sibling = {"seed": 0, "wall_seconds": 600.0, "resumed_from_epoch": 2,
+               "history": [{"epoch": epoch, "train_seconds": 100.0} for epoch in range(1, 5)]}
+    other_seed = Cell("3", "w 0", 1, [], ("def", "1"), sibling=sibling)
+    assert estimate(other_seed, tmp_path) == (800.0, "about 13 min, as seed 0 took")  # both of its processes
+    never = Cell("3", "w 2", 0, [], ("ghi", "1"))
+    assert estimate(never, tmp_path) == (None, "no estimate: not run at any seed yet")
+    lines = plan_lines([stopped, other_seed, never], tmp_path, jobs=2)
+    assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 measured cell(s); 1 not run at any seed yet (no estimate)"
+    assert lines[-1].startswith("in all: about 16 min of one job for 2 measured cell(s); 1 not run at any seed yet "
+                                "(no estimate); at --jobs 2, about 8 min of wall time")
 
 
 def test_reproduce_leaves_out_a_cell_that_failed_until_asked(project):

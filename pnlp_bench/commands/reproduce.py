@@ -10,7 +10,8 @@ other seeds of Tables 6 and 5 (the tables whose targets ask for seeds 0-2), then
 After each cell: one progress line (coverage of its table, ETA), its record copied into the committed records,
 and its table re-rendered into `results/`. At the time budget (`--hours`) the cells still running are stopped
 (each goes on from its last finished epoch next time) and nothing new starts. Killed, it stops its runs with
-it (they die with their parent) and a new `bench reproduce` continues with what is missing.
+it (they die with their parent) and a new `bench reproduce` continues with what is missing. `--dry-run` prints
+the plan with an estimate per cell and per table (`estimate`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from pathlib import Path
 from typing import IO
 
 from pnlp_bench.commands import table as tables
-from pnlp_bench.core import store
+from pnlp_bench.core import run_index, store
+from pnlp_bench.core.record import compute_seconds
 
 PRIORITY = ("6", "1", "2", "3", "4", "5", "7")
 # after seed 0 everywhere: the other seeds of these tables first (the targets ask Tables 5 and 6 for seeds 0-2)
@@ -42,6 +44,8 @@ class Cell:
     overrides: list[str]
     identity: tuple[str, str]
     also_in: tuple[str, ...] = ()
+    # the finished record of the same row (same fold first) at another seed: what the dry run's estimate reads
+    sibling: dict | None = None
 
     @property
     def name(self) -> str:
@@ -72,7 +76,12 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
             say(f"table {name}: data not found ({', '.join(absent)}); left out")
             continue
         cells, _ = tables.plan(spec, budget, output_root, results_dir)
-        for row, _, seed, overrides, identity in cells:
+        measured: dict[tuple, dict] = {}
+        for row, group, _, _, identity in cells:
+            if identity in done:
+                measured.setdefault((row.name, tuple(group)), done[identity])
+                measured.setdefault((row.name,), done[identity])
+        for row, group, seed, overrides, identity in cells:
             if identity in done or (seeds is not None and seed not in seeds):
                 continue
             if identity in failed:
@@ -83,8 +92,57 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
                 first = by_identity[identity]
                 first.also_in = (*first.also_in, name) if name != first.table and name not in first.also_in else first.also_in
                 continue
-            by_identity[identity] = Cell(name, row.name, seed, overrides, identity)
+            sibling = measured.get((row.name, tuple(group))) or measured.get((row.name,))
+            by_identity[identity] = Cell(name, row.name, seed, overrides, identity, sibling=sibling)
     return run_order(list(by_identity.values()), names)
+
+
+def span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
+    """The time one job would take for `cell`, and how it is known: from its own run folder's measured epochs
+    (a run stopped or running: the epochs left at its rate so far), else from the compute of the same row at
+    another seed (same fold first), else none (nothing like it has run). On the hardware that measured it."""
+    folders = sorted((output_root / "runs").glob(f"*/*-{cell.identity[0]}"))
+    if folders:
+        run = run_index.read_run(folders[0])
+        total = run.config.get("trainer.epochs")
+        if run.epochs_done and run.wall_seconds and isinstance(total, int) and total >= run.epochs_done:
+            left = run.wall_seconds / run.epochs_done * (total - run.epochs_done)
+            state = "running" if run.status.startswith("running") else "resumes"
+            return left, f"{state} at epoch {run.epochs_done}/{total}, about {span(left)} left"
+    if cell.sibling is not None:
+        seconds = compute_seconds(store.with_history(cell.sibling))
+        return seconds, f"about {span(seconds)}, as seed {cell.sibling.get('seed')} took"
+    return None, "no estimate: not run at any seed yet"
+
+
+def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
+    """The dry run: one line per cell (its command and estimate), then each table's and the whole plan's time."""
+    lines, per_table = [], {}
+    for cell in queue:
+        seconds, how = estimate(cell, output_root)
+        lines.append(f"  {cell.name}: bench run {' '.join(cell.overrides)}  [{how}]")
+        known, unknown, total = per_table.get(cell.table, (0, 0, 0.0))
+        per_table[cell.table] = (known + 1, unknown, total + seconds) if seconds is not None else (known, unknown + 1, total)
+
+    def summary(known: int, unknown: int, total: float) -> str:
+        measured = f"about {span(total)} of one job for {known} measured cell(s)" if known else "none measured"
+        return measured + (f"; {unknown} not run at any seed yet (no estimate)" if unknown else "")
+
+    for table, counts in per_table.items():
+        lines.append(f"table {table}: {sum(counts[:2])} cells, {summary(*counts)}")
+    if per_table:
+        known = sum(counts[0] for counts in per_table.values())
+        unknown = sum(counts[1] for counts in per_table.values())
+        total = sum(counts[2] for counts in per_table.values())
+        lines.append(f"in all: {summary(known, unknown, total)}; at --jobs {jobs}, about {span(total / jobs)} "
+                     "of wall time for the measured ones (each estimate is on the hardware that measured it)")
+    return lines
 
 
 def die_with_parent() -> None:
@@ -125,8 +183,7 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
     print(f"bench reproduce: {total} cells to run at budget {budget!r}, {jobs} at a time x {threads} threads, "
           f"for at most {hours:g} h", flush=True)
     if dry_run:
-        for cell in queue:
-            print(f"  {cell.name}: bench run {' '.join(cell.overrides)}")
+        print("\n".join(plan_lines(queue, output_root, jobs)))
         return 0
     logs = output_root / "reproduce"
     logs.mkdir(parents=True, exist_ok=True)
