@@ -127,20 +127,19 @@ def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
     for cell in queue:
         seconds, how = estimate(cell, output_root)
         lines.append(f"  {cell.name}: bench run {' '.join(cell.overrides)}  [{how}]")
-        known, unknown, total = per_table.get(cell.table, (0, 0, 0.0))
-        per_table[cell.table] = (known + 1, unknown, total + seconds) if seconds is not None else (known, unknown + 1, total)
+        per_table.setdefault(cell.table, []).append(seconds)
 
-    def summary(known: int, unknown: int, total: float) -> str:
-        measured = f"about {span(total)} of one job for {known} measured cell(s)" if known else "none measured"
-        return measured + (f"; {unknown} not run at any seed yet (no estimate)" if unknown else "")
+    def summary(estimates: list[float | None]) -> tuple[float, str]:
+        known = [seconds for seconds in estimates if seconds is not None]
+        unknown = len(estimates) - len(known)
+        text = f"about {span(sum(known))} of one job for {len(known)} measured cell(s)" if known else "none measured"
+        return sum(known), text + (f"; {unknown} not run at any seed yet (no estimate)" if unknown else "")
 
-    for table, counts in per_table.items():
-        lines.append(f"table {table}: {sum(counts[:2])} cells, {summary(*counts)}")
+    for table, estimates in per_table.items():
+        lines.append(f"table {table}: {len(estimates)} cells, {summary(estimates)[1]}")
     if per_table:
-        known = sum(counts[0] for counts in per_table.values())
-        unknown = sum(counts[1] for counts in per_table.values())
-        total = sum(counts[2] for counts in per_table.values())
-        lines.append(f"in all: {summary(known, unknown, total)}; at --jobs {jobs}, about {span(total / jobs)} "
+        total, text = summary([seconds for estimates in per_table.values() for seconds in estimates])
+        lines.append(f"in all: {text}; at --jobs {jobs}, about {span(total / jobs)} "
                      "of wall time for the measured ones (each estimate is on the hardware that measured it)")
     return lines
 
