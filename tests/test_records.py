@@ -160,14 +160,45 @@ def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed
     assert estimate(stopped, tmp_path) == (180.0, "resumes at epoch 4/10, about 3 min left")  # 6 epochs of 30 s
     sibling = {"seed": 0, "wall_seconds": 600.0, "resumed_from_epoch": 2,
                "history": [{"epoch": epoch, "train_seconds": 100.0} for epoch in range(1, 5)]}
-    other_seed = Cell("3", "w 0", 1, [], ("def", "1"), sibling=sibling)
+    other_seed = Cell("3", "w 0", 1, [], ("def", "1"), sibling=sibling, sibling_is="seed 0")
     assert estimate(other_seed, tmp_path) == (800.0, "about 13 min, as seed 0 took")  # both of its processes
     never = Cell("3", "w 2", 0, [], ("ghi", "1"))
-    assert estimate(never, tmp_path) == (None, "no estimate: not run at any seed yet")
+    assert estimate(never, tmp_path) == (None, "no estimate: nothing of this row on this data has run yet")
     lines = plan_lines([stopped, other_seed, never], tmp_path, jobs=2)
-    assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 measured cell(s); 1 not run at any seed yet (no estimate)"
-    assert lines[-1].startswith("in all: about 16 min of one job for 2 measured cell(s); 1 not run at any seed yet "
-                                "(no estimate); at --jobs 2, about 8 min of wall time")
+    assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 measured cell(s); 1 without an estimate"
+    assert lines[-1].startswith("in all: about 16 min of one job for 2 measured cell(s); 1 without an estimate; "
+                                "at --jobs 2, about 8 min of wall time")
+
+
+def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(project, monkeypatch):
+    """Table 7's rows run IMDB and ten Hyperpartisan folds: a fold estimates from another fold of the row (the
+    same fold at another seed first), IMDB only from IMDB. (A Hyperpartisan fold once stood in for IMDB.)"""
+    from pnlp_bench.commands import table as tables
+    from pnlp_bench.commands.reproduce import plan_cells
+
+    spec = TINY_TABLE.replace("  - {name: intent, metric: intent_accuracy, split: test, language: avg}",
+                              "  - {name: folds, metric: intent_accuracy, split: test, language: avg, "
+                              "folds: {key: trainer.batch_size, values: [16, 32, 64]}}")
+    (project / "experiments" / "table99.yaml").write_text(spec)
+    monkeypatch.chdir(project)
+    cells, _ = tables.plan(tables.load_spec("99"), "smoke", project / "outputs")
+    by_key = {(group[-1] if group else "plain", seed): identity for _, group, seed, _, identity in cells}
+    assert sorted(by_key) == [("plain", 0), ("plain", 1), *[(f"trainer.batch_size={n}", seed) for n in (16, 32, 64) for seed in (0, 1)]]
+    # done: fold 16 at seeds 0 and 1, fold 32 at seed 0; the plain column at none
+    done = [("trainer.batch_size=16", 0, 100.0), ("trainer.batch_size=16", 1, 200.0), ("trainer.batch_size=32", 0, 300.0)]
+    store.commit(project / "results", [{**record(by_key[(key, seed)][0], "2026-12-01", 1.0), "seed": seed,
+                                        "code_version": by_key[(key, seed)][1], "wall_seconds": seconds}
+                                       for key, seed, seconds in done])
+    fold_of = lambda cell: next((o for o in cell.overrides if o.startswith("trainer.batch_size=")), "plain")  # noqa: E731
+    plan = {(fold_of(cell), cell.seed): cell
+            for cell in plan_cells(["99"], "smoke", project / "outputs", project / "results", False, say=lambda _: None)}
+    assert sorted(plan) == [("plain", 0), ("plain", 1), ("trainer.batch_size=32", 1), ("trainer.batch_size=64", 0),
+                            ("trainer.batch_size=64", 1)]
+    fold = plan[("trainer.batch_size=32", 1)]
+    assert fold.sibling["wall_seconds"] == 300.0 and fold.sibling_is == "seed 0"  # its own fold first
+    for seed in (0, 1):  # a fold never run: the row's first finished fold
+        assert plan[("trainer.batch_size=64", seed)].sibling_is == "fold 16 at seed 0"
+    assert plan[("plain", 0)].sibling is None and plan[("plain", 1)].sibling is None  # never a fold of the other column
 
 
 def test_reproduce_leaves_out_a_cell_that_failed_until_asked(project):

@@ -44,8 +44,10 @@ class Cell:
     overrides: list[str]
     identity: tuple[str, str]
     also_in: tuple[str, ...] = ()
-    # the finished record of the same row (same fold first) at another seed: what the dry run's estimate reads
+    # a finished record of the same row on the same data (the same fold at another seed first, else another
+    # fold), and which run it is ("seed 1", "fold 2 at seed 0"): what the dry run's estimate reads
     sibling: dict | None = None
+    sibling_is: str = ""
 
     @property
     def name(self) -> str:
@@ -76,11 +78,13 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
             say(f"table {name}: data not found ({', '.join(absent)}); left out")
             continue
         cells, _ = tables.plan(spec, budget, output_root, results_dir)
-        measured: dict[tuple, dict] = {}
-        for row, group, _, _, identity in cells:
+        measured: dict[tuple, tuple[dict, str]] = {}
+        for row, group, seed, _, identity in cells:
             if identity in done:
-                measured.setdefault((row.name, tuple(group)), done[identity])
-                measured.setdefault((row.name,), done[identity])
+                fold = [override.split("=", 1)[1] for override in group if override not in spec.any_fold(group)]
+                measured.setdefault((row.name, group), (done[identity], f"seed {seed}"))
+                measured.setdefault((row.name, spec.any_fold(group)),
+                                    (done[identity], f"fold {fold[0]} at seed {seed}" if fold else f"seed {seed}"))
         for row, group, seed, overrides, identity in cells:
             if identity in done or (seeds is not None and seed not in seeds):
                 continue
@@ -92,8 +96,9 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
                 first = by_identity[identity]
                 first.also_in = (*first.also_in, name) if name != first.table and name not in first.also_in else first.also_in
                 continue
-            sibling = measured.get((row.name, tuple(group))) or measured.get((row.name,))
-            by_identity[identity] = Cell(name, row.name, seed, overrides, identity, sibling=sibling)
+            sibling, sibling_is = measured.get((row.name, group)) or measured.get((row.name, spec.any_fold(group)),
+                                                                                  (None, ""))
+            by_identity[identity] = Cell(name, row.name, seed, overrides, identity, sibling=sibling, sibling_is=sibling_is)
     return run_order(list(by_identity.values()), names)
 
 
@@ -106,7 +111,8 @@ def span(seconds: float) -> str:
 def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
     """The time one job would take for `cell`, and how it is known: from its own run folder's measured epochs
     (a run stopped or running: the epochs left at its rate so far), else from the compute of the same row at
-    another seed (same fold first), else none (nothing like it has run). On the hardware that measured it."""
+    another seed on the same data (the same fold first, else another fold), else none. On the hardware that
+    measured it."""
     folders = sorted((output_root / "runs").glob(f"*/*-{cell.identity[0]}"))
     if folders:
         run = run_index.read_run(folders[0])
@@ -117,8 +123,8 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
             return left, f"{state} at epoch {run.epochs_done}/{total}, about {span(left)} left"
     if cell.sibling is not None:
         seconds = compute_seconds(store.with_history(cell.sibling))
-        return seconds, f"about {span(seconds)}, as seed {cell.sibling.get('seed')} took"
-    return None, "no estimate: not run at any seed yet"
+        return seconds, f"about {span(seconds)}, as {cell.sibling_is} took"
+    return None, "no estimate: nothing of this row on this data has run yet"
 
 
 def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
@@ -133,7 +139,7 @@ def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
         known = [seconds for seconds in estimates if seconds is not None]
         unknown = len(estimates) - len(known)
         text = f"about {span(sum(known))} of one job for {len(known)} measured cell(s)" if known else "none measured"
-        return sum(known), text + (f"; {unknown} not run at any seed yet (no estimate)" if unknown else "")
+        return sum(known), text + (f"; {unknown} without an estimate" if unknown else "")
 
     for table, estimates in per_table.items():
         lines.append(f"table {table}: {len(estimates)} cells, {summary(estimates)[1]}")

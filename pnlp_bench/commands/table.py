@@ -127,6 +127,13 @@ class TableSpec:
         values = self.budgets[budget].get("folds", column.folds["values"])
         return [(*own, f"{column.folds['key']}={value}") for value in values]
 
+    def any_fold(self, group: tuple[str, ...]) -> tuple[str, ...]:
+        """`group` with its fold's value as `*` (`data.options.fold=*`): the same for every fold of one column's
+        data, and for nothing else."""
+        keys = {column.folds["key"] for column in self.columns if column.folds}
+        return tuple(f"{override.split('=', 1)[0]}=*" if override.split("=", 1)[0] in keys else override
+                     for override in group)
+
     def run_groups(self, budget: str) -> list[tuple[str, ...]]:
         """The distinct override sets of the columns' runs: each is one run per row and seed."""
         groups: list[tuple[str, ...]] = []
