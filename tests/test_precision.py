@@ -20,6 +20,18 @@ def test_native_bf16_is_read_from_the_cpu_flags():
     assert not provenance.native_bf16_cpu("")  # no /proc/cpuinfo flags line: fp32
 
 
+def test_the_device_names_the_vector_unit_so_two_machines_of_one_model_name_differ(monkeypatch):
+    monkeypatch.setattr(provenance, "cpu_model", lambda: "AMD EPYC")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setattr(provenance, "native_bf16_cpu", lambda: False)
+    rome = provenance.device_name(torch.device("cpu"))
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(provenance, "native_bf16_cpu", lambda: True)
+    genoa = provenance.device_name(torch.device("cpu"))
+    threads = torch.get_num_threads()
+    assert rome == f"CPU: AMD EPYC, AVX2 ({threads} threads)" and genoa == f"CPU: AMD EPYC, AVX512 with bf16 ({threads} threads)"
+
+
 def test_auto_follows_the_cpu_and_explicit_values_win(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(device, "native_bf16_cpu", lambda: True)

@@ -149,7 +149,10 @@ def test_reproduce_runs_seed_0_everywhere_then_the_seeds_of_tables_6_and_5_then_
 
 
 def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed(tmp_path):
-    from pnlp_bench.commands.reproduce import Cell, estimate, plan_lines
+    import torch
+
+    from pnlp_bench.commands.reproduce import Cell, estimate, plan_lines, without_threads
+    from pnlp_bench.core.provenance import device_name
 
     folder = tmp_path / "runs" / "mtop" / "mixer_xs-abc"
     folder.mkdir(parents=True)
@@ -159,9 +162,13 @@ def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed
     stopped = Cell("3", "w 0", 0, [], ("abc", "1"))
     assert estimate(stopped, tmp_path) == (180.0, "resumes at epoch 4/10, about 3 min left")  # 6 epochs of 30 s
     sibling = {"seed": 0, "wall_seconds": 600.0, "resumed_from_epoch": 2,
-               "history": [{"epoch": epoch, "train_seconds": 100.0} for epoch in range(1, 5)]}
+               "history": [{"epoch": epoch, "train_seconds": 100.0} for epoch in range(1, 5)],
+               "provenance": {"device": without_threads(device_name(torch.device("cpu"))) + " (7 threads)"}}  # this machine
     other_seed = Cell("3", "w 0", 1, [], ("def", "1"), sibling=sibling, sibling_is="seed 0")
     assert estimate(other_seed, tmp_path) == (800.0, "about 13 min, as seed 0 took")  # both of its processes
+    elsewhere = Cell("3", "w 0", 2, [], ("def", "1"), sibling={**sibling, "provenance": {"device": "CPU: Other (1 threads)"}},
+                     sibling_is="seed 0")
+    assert estimate(elsewhere, tmp_path) == (800.0, "about 13 min, as seed 0 took on CPU: Other (1 threads)")
     never = Cell("3", "w 2", 0, [], ("ghi", "1"))
     assert estimate(never, tmp_path) == (None, "no estimate: nothing of this row on this data has run yet")
     lines = plan_lines([stopped, other_seed, never], tmp_path, jobs=2)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,8 +124,19 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
             return left, f"{state} at epoch {run.epochs_done}/{total}, about {span(left)} left"
     if cell.sibling is not None:
         seconds = compute_seconds(store.with_history(cell.sibling))
-        return seconds, f"about {span(seconds)}, as {cell.sibling_is} took"
+        import torch
+
+        from pnlp_bench.core.provenance import device_name
+
+        there = cell.sibling.get("provenance", {}).get("device", "")
+        elsewhere = f" on {there}" if there and without_threads(there) != without_threads(device_name(torch.device("cpu"))) else ""
+        return seconds, f"about {span(seconds)}, as {cell.sibling_is} took{elsewhere}"
     return None, "no estimate: nothing of this row on this data has run yet"
+
+
+def without_threads(device: str) -> str:
+    """"CPU: AMD EPYC, AVX2 (1 threads)" -> "CPU: AMD EPYC, AVX2": the machine, whatever threads a run used."""
+    return re.sub(r" \(\d+ threads\)$", "", device)
 
 
 def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
