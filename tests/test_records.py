@@ -182,6 +182,7 @@ def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(
     same fold at another seed first), IMDB only from IMDB. (A Hyperpartisan fold once stood in for IMDB.)"""
     from pnlp_bench.commands import table as tables
     from pnlp_bench.commands.reproduce import plan_cells
+    from pnlp_bench.core.registry import ConfigError
 
     spec = TINY_TABLE.replace("  - {name: intent, metric: intent_accuracy, split: test, language: avg}",
                               "  - {name: folds, metric: intent_accuracy, split: test, language: avg, "
@@ -206,6 +207,13 @@ def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(
     for seed in (0, 1):  # a fold never run: the row's first finished fold
         assert plan[("trainer.batch_size=64", seed)].sibling_is == "fold 16 at seed 0"
     assert plan[("plain", 0)].sibling is None and plan[("plain", 1)].sibling is None  # never a fold of the other column
+    # --only: the cells whose command holds every override given; one no cell has is an error, not "nothing to run"
+    only = plan_cells(["99"], "smoke", project / "outputs", project / "results", False, say=lambda _: None,
+                      only=["trainer.batch_size=64", "seed=1"])
+    assert [(fold_of(cell), cell.seed) for cell in only] == [("trainer.batch_size=64", 1)]
+    with pytest.raises(ConfigError, match=r"--only 'trainer.batch_size=65': no cell of table\(s\) 99 at budget 'smoke'"):
+        plan_cells(["99"], "smoke", project / "outputs", project / "results", False, say=lambda _: None,
+                   only=["trainer.batch_size=65"])
 
 
 def test_reproduce_leaves_out_a_cell_that_failed_until_asked(project):

@@ -5,7 +5,8 @@ ones (the local store and the committed records, `results/records.jsonl`) and th
 code (`--retry-failed` runs them again), and runs the rest as separate `bench run` processes, `--jobs` at a
 time with `--threads` each. Order: seed 0 of every table first (Table 6, then 1, 2, 3, 4, 5, 7), then the
 other seeds of Tables 6 and 5 (the tables whose targets ask for seeds 0-2), then the other seeds of the rest;
-`--seeds 0` keeps seed 0 only. A cell two tables share (BASE is in Tables 1 to 4) runs once.
+`--seeds 0` keeps seed 0 only, `--only data=hyperpartisan` the cells whose command holds that override. A cell
+two tables share (BASE is in Tables 1 to 4) runs once.
 
 After each cell: one progress line (coverage of its table, ETA), its record copied into the committed records,
 and its table re-rendered into `results/`. At the time budget (`--hours`) the cells still running are stopped
@@ -31,6 +32,7 @@ from typing import IO
 from pnlp_bench.commands import table as tables
 from pnlp_bench.core import run_index, store
 from pnlp_bench.core.record import compute_seconds
+from pnlp_bench.core.registry import ConfigError
 
 PRIORITY = ("6", "1", "2", "3", "4", "5", "7")
 # after seed 0 everywhere: the other seeds of these tables first (the targets ask Tables 5 and 6 for seeds 0-2)
@@ -64,8 +66,12 @@ def run_order(cells: list[Cell], names: list[str]) -> list[Cell]:
 
 
 def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Path, retry_failed: bool,
-               say=print, seeds: set[int] | None = None) -> list[Cell]:
-    """The cells to run, in run_order; each identity once; only `seeds` when given."""
+               say=print, seeds: set[int] | None = None, only: list[str] | None = None) -> list[Cell]:
+    """The cells to run, in run_order; each identity once; only `seeds` when given, and only the cells whose
+    overrides hold every one of `only` when given (an override no cell of the tables has is an error: a typo
+    must not read as "nothing left to run")."""
+    only = list(only or [])
+    unseen = set(only)
     done = store.finished(output_root, results_dir)
     failed = {} if retry_failed else store.failures(output_root, results_dir)
     by_identity: dict[tuple[str, str], Cell] = {}
@@ -87,7 +93,8 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
                 measured.setdefault((row.name, spec.any_fold(group)),
                                     (done[identity], f"fold {fold[0]} at seed {seed}" if fold else f"seed {seed}"))
         for row, group, seed, overrides, identity in cells:
-            if identity in done or (seeds is not None and seed not in seeds):
+            unseen -= set(overrides)
+            if identity in done or (seeds is not None and seed not in seeds) or not set(only) <= set(overrides):
                 continue
             if identity in failed:
                 say(f"table {name} · {row.name} · seed {seed}: failed before ({failed[identity].get('error', '?')}); "
@@ -100,6 +107,9 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
             sibling, sibling_is = measured.get((row.name, group)) or measured.get((row.name, spec.any_fold(group)),
                                                                                   (None, ""))
             by_identity[identity] = Cell(name, row.name, seed, overrides, identity, sibling=sibling, sibling_is=sibling_is)
+    if unseen:
+        raise ConfigError(f"--only {sorted(unseen)[0]!r}: no cell of table(s) {', '.join(names)} at budget {budget!r} "
+                          "has this override (write it as the dry run prints a cell's command)")
     return run_order(list(by_identity.values()), names)
 
 
@@ -192,10 +202,10 @@ class Running:
 
 def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: int, output_root: Path,
               results_dir: Path, extra: list[str], retry_failed: bool = False, dry_run: bool = False,
-              seeds: set[int] | None = None) -> int:
+              seeds: set[int] | None = None, only: list[str] | None = None) -> int:
     start = time.monotonic()
     deadline = start + hours * 3600
-    queue = plan_cells(names, budget, output_root, results_dir, retry_failed, seeds=seeds)
+    queue = plan_cells(names, budget, output_root, results_dir, retry_failed, seeds=seeds, only=only)
     total = len(queue)
     print(f"bench reproduce: {total} cells to run at budget {budget!r}, {jobs} at a time x {threads} threads, "
           f"for at most {hours:g} h", flush=True)
@@ -277,6 +287,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads per cell (default: cores / jobs)")
     parser.add_argument("--seeds", default=None,
                         help="only these seeds, e.g. 0 or 0,1 (default: every seed the table files plan)")
+    parser.add_argument("--only", action="append", default=[], metavar="OVERRIDE",
+                        help="only the cells whose command holds this override, e.g. data=hyperpartisan (repeatable: all of them)")
     parser.add_argument("--retry-failed", action="store_true", help="run cells that failed with this code again")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -296,4 +308,4 @@ def main(argv: list[str]) -> int:
     for name in names:
         tables.load_spec(name)  # an unknown table fails here, with the list of tables
     return reproduce(names, args.budget, args.hours, args.jobs, threads, args.output_root.resolve(), args.results_dir,
-                     [arg for arg in extra if arg != "quiet=true"], args.retry_failed, args.dry_run, seeds)
+                     [arg for arg in extra if arg != "quiet=true"], args.retry_failed, args.dry_run, seeds, args.only)
