@@ -68,7 +68,9 @@ def test_table_runs_missing_cells_only_and_renders_results(project):
     assert em["seeds"] == [0, 1] and em["paper"] == 76.9
     assert em["difference"] == pytest.approx(em["ours_mean"] - 76.9)
     assert em["hardware"] and em["commits"] and em["epochs"] == [1]
+    assert em["trained_in"] in (["fp32"], ["bf16 autocast"])  # precision=auto, resolved on this machine
     markdown = (project / "results" / "table99.md").read_text()
+    assert "| hardware | trained in | commit |" in markdown and f"| {em['trained_in'][0]} |" in markdown
     assert "X-SMALL" in markdown and "76.9 [made up for the test]" in markdown and "a smoke budget" in markdown
     assert (project / "results" / "table99.csv").read_text().count("\n") == 3
     # Everything finished: a re-run launches nothing.

@@ -34,6 +34,7 @@ from pnlp_bench.bigs.data.text_tasks import TEXT_DATA, TextDataConfig
 from pnlp_bench.bigs.data.loaders import is_text_data, load_text_data
 from pnlp_bench.core.metrics import metric_names, score_text_task
 from pnlp_bench.core.paths import BERT_UNCASED_VOCAB
+from pnlp_bench.core.device import resolve_precision
 from pnlp_bench.core.provenance import provenance
 from pnlp_bench.core.registry import ConfigError, typed_config
 from pnlp_bench.core.host import prepare_host
@@ -201,6 +202,8 @@ def run_bigs(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         history=result["history"],
         details={
             "variant": f"{model.config.arch}+{model.config.routing}",
+            # what precision=auto turned into on this machine (bf16 autocast only where the CPU has it natively)
+            "precision": resolve_precision(trainer_config.precision, torch.device(result["device"])),
             "task": task.kind,
             "epochs": epochs,
             "reporting": reporting,

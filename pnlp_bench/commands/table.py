@@ -487,6 +487,9 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
                         "epochs": sorted({record["epochs"] for record in records}),
                         "budget_label": sorted({record["budget"] for record in records}),
                         "hardware": sorted({record["provenance"]["device"] for record in records}),
+                        # what the runs trained in (precision=auto: bf16 autocast where the CPU has native bf16)
+                        "trained_in": sorted({TRAINED_IN.get(record["precision"], record["precision"])
+                                              for record in records if record.get("precision")}),
                         "commits": sorted({record["provenance"]["commit"][:10] for record in records}),
                         "dirty": any(record["provenance"].get("dirty") for record in records),
                         "dates": sorted({record["provenance"]["date"][:10] for record in records}),
@@ -497,6 +500,9 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
                     }
                 )
     return rows
+
+
+TRAINED_IN = {"bf16": "bf16 autocast", "fp16": "fp16 autocast"}
 
 
 def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path,
