@@ -216,6 +216,22 @@ def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(
                    only=["trainer.batch_size=65"])
 
 
+def test_reproduce_fit_leaves_out_a_cell_whose_estimate_outlasts_the_hours(project, monkeypatch):
+    """--fit: where a stopped run's folder will not outlive the job, a cell that cannot finish is not started."""
+    from pnlp_bench.commands import table as tables
+
+    monkeypatch.chdir(project)
+    cells, _ = tables.plan(tables.load_spec("99"), "smoke", project / "outputs")
+    seed_0 = next(identity for _, _, seed, _, identity in cells if seed == 0)
+    store.commit(project / "results", [{**record(seed_0[0], "2026-12-01", 1.0), "code_version": seed_0[1],
+                                        "wall_seconds": 36000.0}])  # seed 0 took 10 h
+    result = bench("reproduce", "--budget", "smoke", "--tables", "99", "--hours", "1", "--fit", cwd=project)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "left out table 99 · X-SMALL · seed 1: about 10.0 h, as seed 0 took" in result.stdout, result.stdout
+    assert "more than the 60 min left (--fit)" in result.stdout and "started table" not in result.stdout
+    assert result.stdout.rstrip().endswith("0 finished, 0 failed, 0 not started, 1 left out by --fit")
+
+
 def test_reproduce_leaves_out_a_cell_that_failed_until_asked(project):
     spec = (project / "experiments" / "table99.yaml").read_text().replace("seeds: [0, 1]", "seeds: [0]")
     (project / "experiments" / "table99.yaml").write_text(spec.replace("model=mixer_xs", "model=mixer_xs, data.root=/nonexistent/mtop"))

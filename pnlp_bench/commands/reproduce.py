@@ -12,7 +12,9 @@ After each cell: one progress line (coverage of its table, ETA), its record copi
 and its table re-rendered into `results/`. At the time budget (`--hours`) the cells still running are stopped
 (each goes on from its last finished epoch next time) and nothing new starts. Killed, it stops its runs with
 it (they die with their parent) and a new `bench reproduce` continues with what is missing. `--dry-run` prints
-the plan with an estimate per cell and per table (`estimate`).
+the plan with an estimate per cell and per table (`estimate`). `--fit` starts only the cells whose estimate
+fits in the time left (where a stopped run's folder will not outlive the job: node-local scratch, a machine
+that is wiped between sessions); the others are left out, and said so.
 """
 
 from __future__ import annotations
@@ -202,7 +204,7 @@ class Running:
 
 def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: int, output_root: Path,
               results_dir: Path, extra: list[str], retry_failed: bool = False, dry_run: bool = False,
-              seeds: set[int] | None = None, only: list[str] | None = None) -> int:
+              seeds: set[int] | None = None, only: list[str] | None = None, fit: bool = False) -> int:
     start = time.monotonic()
     deadline = start + hours * 3600
     queue = plan_cells(names, budget, output_root, results_dir, retry_failed, seeds=seeds, only=only)
@@ -216,12 +218,19 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
     logs.mkdir(parents=True, exist_ok=True)
     running: list[Running] = []
     walls: list[float] = []
-    finished = failed = 0
+    finished = failed = left_out = 0
     stopped = False
     while queue or running:
         while queue and len(running) < jobs and time.monotonic() < deadline:
             cell = queue.pop(0)
             if cell.identity in store.finished(output_root, results_dir):  # run meanwhile by another launcher
+                continue
+            seconds, how = estimate(cell, output_root)
+            time_left = deadline - time.monotonic()
+            overrun = seconds is not None and seconds > time_left
+            if overrun and fit:
+                left_out += 1
+                print(f"left out {cell.name}: {how}, more than the {span(time_left)} left (--fit)", flush=True)
                 continue
             command = [sys.executable, "-m", "pnlp_bench.cli", "run", *cell.overrides, f"output_root={output_root}",
                        f"trainer.num_threads={threads}", "quiet=true", *extra]
@@ -231,7 +240,8 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
                                        env={**os.environ, "OMP_NUM_THREADS": str(threads)})
             running.append(Running(cell, process, time.monotonic(), log))
-            print(f"started {cell.name} (pid {process.pid}, log {log.name})", flush=True)
+            warning = f"; {span(time_left)} left: it will stop unfinished and go on next time" if overrun else ""
+            print(f"started {cell.name} (pid {process.pid}, log {log.name}) · {how}{warning}", flush=True)
         if time.monotonic() >= deadline and running and not stopped:
             stopped = True
             for each in running:
@@ -272,7 +282,8 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
             if not running and time.monotonic() >= deadline:
                 break
             time.sleep(2)
-    print(f"bench reproduce: {finished} finished, {failed} failed, {len(queue)} not started", flush=True)
+    print(f"bench reproduce: {finished} finished, {failed} failed, {len(queue)} not started"
+          + (f", {left_out} left out by --fit" if left_out else ""), flush=True)
     return 1 if failed else 0
 
 
@@ -289,6 +300,8 @@ def main(argv: list[str]) -> int:
                         help="only these seeds, e.g. 0 or 0,1 (default: every seed the table files plan)")
     parser.add_argument("--only", action="append", default=[], metavar="OVERRIDE",
                         help="only the cells whose command holds this override, e.g. data=hyperpartisan (repeatable: all of them)")
+    parser.add_argument("--fit", action="store_true",
+                        help="start only cells whose estimate (see --dry-run) fits in the time left; cells without one still start")
     parser.add_argument("--retry-failed", action="store_true", help="run cells that failed with this code again")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -308,4 +321,5 @@ def main(argv: list[str]) -> int:
     for name in names:
         tables.load_spec(name)  # an unknown table fails here, with the list of tables
     return reproduce(names, args.budget, args.hours, args.jobs, threads, args.output_root.resolve(), args.results_dir,
-                     [arg for arg in extra if arg != "quiet=true"], args.retry_failed, args.dry_run, seeds, args.only)
+                     [arg for arg in extra if arg != "quiet=true"], args.retry_failed, args.dry_run, seeds, args.only,
+                     args.fit)
