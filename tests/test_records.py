@@ -181,7 +181,7 @@ def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(
     """Table 7's rows run IMDB and ten Hyperpartisan folds: a fold estimates from another fold of the row (the
     same fold at another seed first), IMDB only from IMDB. (A Hyperpartisan fold once stood in for IMDB.)"""
     from pnlp_bench.commands import table as tables
-    from pnlp_bench.commands.reproduce import plan_cells
+    from pnlp_bench.commands.reproduce import plan_cells, this_machine
     from pnlp_bench.core.registry import ConfigError
 
     spec = TINY_TABLE.replace("  - {name: intent, metric: intent_accuracy, split: test, language: avg}",
@@ -194,8 +194,10 @@ def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(
     assert sorted(by_key) == [("plain", 0), ("plain", 1), *[(f"trainer.batch_size={n}", seed) for n in (16, 32, 64) for seed in (0, 1)]]
     # done: fold 16 at seeds 0 and 1, fold 32 at seed 0; the plain column at none
     done = [("trainer.batch_size=16", 0, 100.0), ("trainer.batch_size=16", 1, 200.0), ("trainer.batch_size=32", 0, 300.0)]
+    here = {"device": this_machine() + " (4 threads)"}  # fold 16 at seed 1 ran on this machine, the others elsewhere
     store.commit(project / "results", [{**record(by_key[(key, seed)][0], "2026-12-01", 1.0), "seed": seed,
-                                        "code_version": by_key[(key, seed)][1], "wall_seconds": seconds}
+                                        "code_version": by_key[(key, seed)][1], "wall_seconds": seconds,
+                                        "provenance": {"date": "2026-12-01", **(here if seconds == 200.0 else {})}}
                                        for key, seed, seconds in done])
     fold_of = lambda cell: next((o for o in cell.overrides if o.startswith("trainer.batch_size=")), "plain")  # noqa: E731
     plan = {(fold_of(cell), cell.seed): cell
@@ -204,8 +206,8 @@ def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(
                             ("trainer.batch_size=64", 1)]
     fold = plan[("trainer.batch_size=32", 1)]
     assert fold.sibling["wall_seconds"] == 300.0 and fold.sibling_is == "seed 0"  # its own fold first
-    for seed in (0, 1):  # a fold never run: the row's first finished fold
-        assert plan[("trainer.batch_size=64", seed)].sibling_is == "fold 16 at seed 0"
+    for seed in (0, 1):  # a fold never run: another fold of the row, one measured on this machine first
+        assert plan[("trainer.batch_size=64", seed)].sibling_is == "fold 16 at seed 1"
     assert plan[("plain", 0)].sibling is None and plan[("plain", 1)].sibling is None  # never a fold of the other column
     # --only: the cells whose command holds every override given; one no cell has is an error, not "nothing to run"
     only = plan_cells(["99"], "smoke", project / "outputs", project / "results", False, say=lambda _: None,

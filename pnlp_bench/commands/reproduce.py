@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import os
 import re
 import signal
@@ -88,12 +89,17 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
             continue
         cells, _ = tables.plan(spec, budget, output_root, results_dir)
         measured: dict[tuple, tuple[dict, str]] = {}
+
+        def keep(key: tuple, entry: tuple[dict, str]) -> None:  # the first, unless a later one ran on this machine
+            if key not in measured or (not measured_here(measured[key][0]) and measured_here(entry[0])):
+                measured[key] = entry
+
         for row, group, seed, _, identity in cells:
             if identity in done:
                 fold = [override.split("=", 1)[1] for override in group if override not in spec.any_fold(group)]
-                measured.setdefault((row.name, group), (done[identity], f"seed {seed}"))
-                measured.setdefault((row.name, spec.any_fold(group)),
-                                    (done[identity], f"fold {fold[0]} at seed {seed}" if fold else f"seed {seed}"))
+                keep((row.name, group), (done[identity], f"seed {seed}"))
+                keep((row.name, spec.any_fold(group)),
+                     (done[identity], f"fold {fold[0]} at seed {seed}" if fold else f"seed {seed}"))
         for row, group, seed, overrides, identity in cells:
             unseen -= set(overrides)
             if identity in done or (seeds is not None and seed not in seeds) or not set(only) <= set(overrides):
@@ -136,12 +142,8 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
             return left, f"{state} at epoch {run.epochs_done}/{total}, about {span(left)} left"
     if cell.sibling is not None:
         seconds = compute_seconds(store.with_history(cell.sibling))
-        import torch
-
-        from pnlp_bench.core.provenance import device_name
-
         there = cell.sibling.get("provenance", {}).get("device", "")
-        elsewhere = f" on {there}" if there and without_threads(there) != without_threads(device_name(torch.device("cpu"))) else ""
+        elsewhere = f" on {there}" if there and not measured_here(cell.sibling) else ""
         return seconds, f"about {span(seconds)}, as {cell.sibling_is} took{elsewhere}"
     return None, "no estimate: nothing of this row on this data has run yet"
 
@@ -149,6 +151,20 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
 def without_threads(device: str) -> str:
     """"CPU: AMD EPYC, AVX2 (1 threads)" -> "CPU: AMD EPYC, AVX2": the machine, whatever threads a run used."""
     return re.sub(r" \(\d+ threads\)$", "", device)
+
+
+@functools.cache
+def this_machine() -> str:
+    import torch
+
+    from pnlp_bench.core.provenance import device_name
+
+    return without_threads(device_name(torch.device("cpu")))
+
+
+def measured_here(record: dict) -> bool:
+    """Whether `record` ran on a machine like this one (same CPU model and vector unit; any thread count)."""
+    return without_threads(record.get("provenance", {}).get("device", "")) == this_machine()
 
 
 def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
