@@ -73,8 +73,8 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
     """The cells to run, in run_order; each identity once; only `seeds` when given, and only the cells whose
     overrides hold every one of `only` when given (an override no cell of the tables has is an error: a typo
     must not read as "nothing left to run")."""
-    only = list(only or [])
-    unseen = set(only)
+    wanted = set(only or [])
+    unseen = set(wanted)
     done = store.finished(output_root, results_dir)
     failed = {} if retry_failed else store.failures(output_root, results_dir)
     by_identity: dict[tuple[str, str], Cell] = {}
@@ -96,13 +96,13 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
 
         for row, group, seed, _, identity in cells:
             if identity in done:
-                fold = [override.split("=", 1)[1] for override in group if override not in spec.any_fold(group)]
+                same_data = spec.any_fold(group)
+                fold = [override.split("=", 1)[1] for override in group if override not in same_data]
                 keep((row.name, group), (done[identity], f"seed {seed}"))
-                keep((row.name, spec.any_fold(group)),
-                     (done[identity], f"fold {fold[0]} at seed {seed}" if fold else f"seed {seed}"))
+                keep((row.name, same_data), (done[identity], f"fold {fold[0]} at seed {seed}" if fold else f"seed {seed}"))
         for row, group, seed, overrides, identity in cells:
             unseen -= set(overrides)
-            if identity in done or (seeds is not None and seed not in seeds) or not set(only) <= set(overrides):
+            if identity in done or (seeds is not None and seed not in seeds) or not wanted <= set(overrides):
                 continue
             if identity in failed:
                 say(f"table {name} · {row.name} · seed {seed}: failed before ({failed[identity].get('error', '?')}); "
