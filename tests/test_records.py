@@ -157,10 +157,12 @@ def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed
     folder = tmp_path / "runs" / "mtop" / "mixer_xs-abc"
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text("trainer:\n  epochs: 10\n")
-    (folder / "history.jsonl").write_text("".join(json.dumps({"epoch": epoch, "train_seconds": 25.0, "eval_seconds": 5.0}) + "\n"
-                                                  for epoch in range(1, 5)))
+    # epochs 1-2 took 60 s (one thread, say), 3-5 took 30 s after a resume with two: the pace is the last epochs'
+    (folder / "history.jsonl").write_text("".join(json.dumps({"epoch": epoch, "train_seconds": 25.0 if epoch > 2 else 50.0,
+                                                              "eval_seconds": 5.0 if epoch > 2 else 10.0}) + "\n"
+                                                  for epoch in (5, 1, 2, 3, 4)))
     stopped = Cell("3", "w 0", 0, [], ("abc", "1"))
-    assert estimate(stopped, tmp_path) == (180.0, "resumes at epoch 4/10, about 3 min left")  # 6 epochs of 30 s
+    assert estimate(stopped, tmp_path) == (150.0, "resumes at epoch 5/10, about 2 min left")  # 5 epochs of 30 s
     sibling = {"seed": 0, "wall_seconds": 600.0, "resumed_from_epoch": 2,
                "history": [{"epoch": epoch, "train_seconds": 100.0} for epoch in range(1, 5)],
                "provenance": {"device": without_threads(device_name(torch.device("cpu"))) + " (7 threads)"}}  # this machine
@@ -174,7 +176,7 @@ def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed
     lines = plan_lines([stopped, other_seed, never], tmp_path, jobs=2)
     assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 measured cell(s); 1 without an estimate"
     assert lines[-1].startswith("in all: about 16 min of one job for 2 measured cell(s); 1 without an estimate; "
-                                "at --jobs 2, about 8 min of wall time")
+                                "at --jobs 2, about 8 min of wall time")  # 150 + 800 s
 
 
 def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(project, monkeypatch):

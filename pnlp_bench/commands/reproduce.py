@@ -129,15 +129,16 @@ def span(seconds: float) -> str:
 
 def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
     """The time one job would take for `cell`, and how it is known: from its own run folder's measured epochs
-    (a run stopped or running: the epochs left at its rate so far), else from the compute of the same row at
+    (a run stopped or running: the epochs left at the pace of its last epochs, `run_index.recent_pace`), else from the compute of the same row at
     another seed on the same data (the same fold first, else another fold), else none. On the hardware that
     measured it."""
     folders = sorted((output_root / "runs").glob(f"*/*-{cell.identity[0]}"))
     if folders:
         run = run_index.read_run(folders[0])
         total = run.config.get("trainer.epochs")
-        if run.epochs_done and run.wall_seconds and isinstance(total, int) and total >= run.epochs_done:
-            left = run.wall_seconds / run.epochs_done * (total - run.epochs_done)
+        pace = run_index.recent_pace(folders[0])
+        if run.epochs_done and pace and isinstance(total, int) and total >= run.epochs_done:
+            left = pace * (total - run.epochs_done)
             state = "running" if run.status.startswith("running") else "resumes"
             return left, f"{state} at epoch {run.epochs_done}/{total}, about {span(left)} left"
     if cell.sibling is not None:

@@ -77,6 +77,14 @@ def _history(path: Path) -> list[dict[str, Any]]:
     return [row for row in rows if isinstance(row, dict)]
 
 
+def recent_pace(folder: Path, last: int = 3) -> float | None:
+    """The mean measured seconds of a run's last `last` epochs: the pace of its latest process (a resumed run
+    may have changed threads or machine since its first epochs), or None before its first epoch."""
+    rows = sorted((row for row in _history(folder / "history.jsonl") if isinstance(row.get("epoch"), int)),
+                  key=lambda row: row["epoch"])[-last:]
+    return sum(epoch_seconds(row) for row in rows) / len(rows) if rows else None
+
+
 def _config(folder: Path) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
