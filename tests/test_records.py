@@ -174,8 +174,8 @@ def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed
     never = Cell("3", "w 2", 0, [], ("ghi", "1"))
     assert estimate(never, tmp_path) == (None, "no estimate: nothing of this row on this data has run yet")
     lines = plan_lines([stopped, other_seed, never], tmp_path, jobs=2)
-    assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 measured cell(s); 1 without an estimate"
-    assert lines[-1].startswith("in all: about 16 min of one job for 2 measured cell(s); 1 without an estimate; "
+    assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 cell(s) with an estimate; 1 without one"
+    assert lines[-1].startswith("in all: about 16 min of one job for 2 cell(s) with an estimate; 1 without one; "
                                 "at --jobs 2, about 8 min of wall time")  # 150 + 800 s
 
 
@@ -218,6 +218,45 @@ def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(
     with pytest.raises(ConfigError, match=r"--only 'trainer.batch_size=65': no cell of table\(s\) 99 at budget 'smoke'"):
         plan_cells(["99"], "smoke", project / "outputs", project / "results", False, say=lambda _: None,
                    only=["trainer.batch_size=65"])
+
+
+def test_a_row_never_run_at_this_budget_is_estimated_from_its_pace_at_another_budget(project, monkeypatch):
+    """Nothing of Table 5's rows has run at the paper's protocol, but each ran at the cpu budget (3 epochs on
+    1,500 utterances per language): its seconds per example, scaled to 80 epochs of the whole splits, give a
+    rough estimate, so --fit leaves out a cell of hours instead of starting it."""
+    from pnlp_bench.commands import table as tables
+    from pnlp_bench.commands.reproduce import estimate, paced_seconds, plan_cells, split_counts
+
+    # the loader counts whole splits (per language, or one count), then the budget keeps a per-language limit
+    report = {"en/train": 1000, "de/train": 3000, "train_limit_per_language": 500, "en/eval": 100, "de/eval": 200,
+              "eval_limit_per_language": 50, "labels_unseen_in_train": {"train": 0}}
+    assert split_counts(report, "train") == (4000, 1000) and split_counts(report, "eval") == (300, 100)
+    assert split_counts({"train": 515, "train_limit_per_language": 2000}, "train") == (515, 515)
+    history = [{"epoch": epoch, "train_seconds": 10.0, "eval_seconds": 1.0} for epoch in (1, 2)]
+    assert paced_seconds({"data_report": report, "history": history}, 80) == 80 * (10.0 * 4 + 1.0 * 3)
+    assert paced_seconds({"data_report": {}, "history": history}, 80) is None  # no counts: no pace
+
+    spec = project / "experiments" / "table99.yaml"
+    spec.write_text(spec.read_text().replace("budgets:\n", "budgets:\n  paper:\n    description: the protocol\n"
+                                                            "    overrides: [trainer=smoke, trainer.epochs=40]\n"))
+    monkeypatch.chdir(project)
+    smoke, _ = tables.plan(tables.load_spec("99"), "smoke", project / "outputs")
+    seed_0 = next(identity for _, _, seed, _, identity in smoke if seed == 0)
+    store.commit(project / "results", [{**record(seed_0[0], "2026-12-01", 1.0), "code_version": seed_0[1],
+                                        "data_report": report, "history": history}])
+    cells = plan_cells(["99"], "paper", project / "outputs", project / "results", False, say=lambda _: None)
+    assert [(cell.seed, cell.paced_budget, cell.epochs) for cell in cells] == [(0, "smoke", 40), (1, "smoke", 40)]
+    seconds, how = estimate(cells[0], project / "outputs")
+    assert seconds == 40 * 43.0 and how.startswith("roughly 29 min: 40 epochs of the whole data at the pace of its 'smoke' budget's run")
+    result = bench("reproduce", "--budget", "paper", "--tables", "99", "--hours", "0.2", "--fit", cwd=project)
+    assert result.stdout.rstrip().endswith("0 finished, 0 failed, 0 not started, 2 left out by --fit"), result.stdout
+    # a run of the row at this budget is the better estimate: seed 1 reads seed 0's compute, not the pace
+    paper, _ = tables.plan(tables.load_spec("99"), "paper", project / "outputs")
+    paper_0 = next(identity for _, _, seed, _, identity in paper if seed == 0)
+    store.commit(project / "results", [{**record(paper_0[0], "2026-12-02", 1.0), "code_version": paper_0[1],
+                                        "wall_seconds": 120.0}])
+    [cell] = plan_cells(["99"], "paper", project / "outputs", project / "results", False, say=lambda _: None)
+    assert estimate(cell, project / "outputs") == (120.0, "about 2 min, as seed 0 took")
 
 
 def test_reproduce_fit_leaves_out_a_cell_whose_estimate_outlasts_the_hours(project, monkeypatch):

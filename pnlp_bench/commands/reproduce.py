@@ -12,7 +12,8 @@ After each cell: one progress line (coverage of its table, ETA), its record copi
 and its table re-rendered into `results/`. At the time budget (`--hours`) the cells still running are stopped
 (each goes on from its last finished epoch next time) and nothing new starts. Killed, it stops its runs with
 it (they die with their parent) and a new `bench reproduce` continues with what is missing. `--dry-run` prints
-the plan with an estimate per cell and per table (`estimate`). `--fit` starts only the cells whose estimate
+the plan with an estimate per cell and per table (`estimate`: measured for a row that ran at this budget,
+rough for one that ran only at another). `--fit` starts only the cells whose estimate
 fits in the time left (where a stopped run's folder will not outlive the job: node-local scratch, a machine
 that is wiped between sessions); the others are left out, and said so.
 """
@@ -54,6 +55,11 @@ class Cell:
     # fold), and which run it is ("seed 1", "fold 2 at seed 0"): what the dry run's estimate reads
     sibling: dict | None = None
     sibling_is: str = ""
+    # else a finished record of the same row and data at another budget of the table (fewer epochs, fewer
+    # examples), and that budget's name: the estimate scales its pace to this cell's epochs and examples
+    paced_by: dict | None = None
+    paced_budget: str = ""
+    epochs: int | None = None
 
     @property
     def name(self) -> str:
@@ -89,6 +95,7 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
             continue
         cells, _ = tables.plan(spec, budget, output_root, results_dir)
         measured: dict[tuple, tuple[dict, str]] = {}
+        paced = other_budgets(spec, budget, output_root, results_dir, done)
 
         def keep(key: tuple, entry: tuple[dict, str]) -> None:  # the first, unless a later one ran on this machine
             if key not in measured or (not measured_here(measured[key][0]) and measured_here(entry[0])):
@@ -114,11 +121,52 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
                 continue
             sibling, sibling_is = measured.get((row.name, group)) or measured.get((row.name, spec.any_fold(group)),
                                                                                   (None, ""))
-            by_identity[identity] = Cell(name, row.name, seed, overrides, identity, sibling=sibling, sibling_is=sibling_is)
+            cell = Cell(name, row.name, seed, overrides, identity, sibling=sibling, sibling_is=sibling_is)
+            if sibling is None and (row.name, spec.any_fold(group)) in paced:
+                cell.paced_by, cell.paced_budget = paced[(row.name, spec.any_fold(group))]
+                cell.epochs = tables.planned_epochs(tuple(overrides))
+            by_identity[identity] = cell
     if unseen:
         raise ConfigError(f"--only {sorted(unseen)[0]!r}: no cell of table(s) {', '.join(names)} at budget {budget!r} "
                           "has this override (write it as the dry run prints a cell's command)")
     return run_order(list(by_identity.values()), names)
+
+
+def other_budgets(spec, budget: str, output_root: Path, results_dir: Path, done: dict) -> dict[tuple, tuple[dict, str]]:
+    """(row, data with any fold) -> a finished record of it at another budget of `spec`, and that budget (one
+    measured on this machine first, else the first budget's first): what an estimate scales when nothing of
+    the row has run at `budget` yet."""
+    found: dict[tuple, tuple[dict, str]] = {}
+    for other in spec.budgets:
+        if other == budget:
+            continue
+        for row, group, _, _, identity in tables.plan(spec, other, output_root, results_dir)[0]:
+            key = (row.name, spec.any_fold(group))
+            if identity in done and (key not in found or (not measured_here(found[key][0]) and measured_here(done[identity]))):
+                found[key] = (done[identity], other)
+    return found
+
+
+def split_counts(report: dict, split: str) -> tuple[int, int]:
+    """A run's (whole, used) examples of `split`, from its data report: the loader counts the whole split (one
+    count, or one per language as `en/train`) before the budget's per-language limit (`train_limit_per_language`)."""
+    limit = report.get(f"{split}_limit_per_language") or 0
+    counts = [report[split]] if isinstance(report.get(split), int) else [
+        value for key, value in report.items() if key.endswith(f"/{split}") and isinstance(value, int)]
+    return sum(counts), sum(min(count, limit) if limit else count for count in counts)
+
+
+def paced_seconds(record: dict, epochs: int) -> float | None:
+    """The time `epochs` epochs on the whole splits would take at the pace `record` trained and evaluated at
+    (its seconds per training example and per eval example), or None when its report or history lacks them."""
+    history = [row for row in record.get("history") or [] if isinstance(row, dict)]
+    report = record.get("data_report") or {}
+    (train_all, train_used), (eval_all, eval_used) = split_counts(report, "train"), split_counts(report, "eval")
+    if not history or not train_used:
+        return None
+    train = sum(float(row.get("train_seconds") or 0.0) for row in history) / len(history) * train_all / train_used
+    evaluate = sum(float(row.get("eval_seconds") or 0.0) for row in history) / len(history) * eval_all / eval_used if eval_used else 0.0
+    return (train + evaluate) * epochs if train else None
 
 
 def span(seconds: float) -> str:
@@ -129,9 +177,11 @@ def span(seconds: float) -> str:
 
 def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
     """The time one job would take for `cell`, and how it is known: from its own run folder's measured epochs
-    (a run stopped or running: the epochs left at the pace of its last epochs, `run_index.recent_pace`), else from the compute of the same row at
-    another seed on the same data (the same fold first, else another fold), else none. On the hardware that
-    measured it."""
+    (a run stopped or running: the epochs left at the pace of its last epochs, `run_index.recent_pace`), else
+    from the compute of the same row at another seed on the same data (the same fold first, else another fold),
+    else, roughly, from the pace of the same row on the same data at another budget of the table (seconds per
+    training and per eval example, scaled to this cell's epochs and whole splits: `paced_seconds`), else none.
+    On the hardware that measured it."""
     folders = sorted((output_root / "runs").glob(f"*/*-{cell.identity[0]}"))
     if folders:
         run = run_index.read_run(folders[0])
@@ -146,6 +196,13 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
         there = cell.sibling.get("provenance", {}).get("device", "")
         elsewhere = f" on {there}" if there and not measured_here(cell.sibling) else ""
         return seconds, f"about {span(seconds)}, as {cell.sibling_is} took{elsewhere}"
+    if cell.paced_by is not None and cell.epochs:
+        seconds = paced_seconds(store.with_history(cell.paced_by), cell.epochs)
+        if seconds is not None:
+            there = cell.paced_by.get("provenance", {}).get("device", "")
+            elsewhere = f" on {there}" if there and not measured_here(cell.paced_by) else ""
+            return seconds, (f"roughly {span(seconds)}: {cell.epochs} epochs of the whole data at the pace of its "
+                             f"{cell.paced_budget!r} budget's run{elsewhere}")
     return None, "no estimate: nothing of this row on this data has run yet"
 
 
@@ -179,15 +236,18 @@ def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
     def summary(estimates: list[float | None]) -> tuple[float, str]:
         known = [seconds for seconds in estimates if seconds is not None]
         unknown = len(estimates) - len(known)
-        text = f"about {span(sum(known))} of one job for {len(known)} measured cell(s)" if known else "none measured"
-        return sum(known), text + (f"; {unknown} without an estimate" if unknown else "")
+        if not known:
+            return 0.0, "none with an estimate"
+        return sum(known), (f"about {span(sum(known))} of one job for {len(known)} cell(s) with an estimate"
+                            + (f"; {unknown} without one" if unknown else ""))
 
     for table, estimates in per_table.items():
         lines.append(f"table {table}: {len(estimates)} cells, {summary(estimates)[1]}")
     if per_table:
         total, text = summary([seconds for estimates in per_table.values() for seconds in estimates])
-        lines.append(f"in all: {text}; at --jobs {jobs}, about {span(total / jobs)} "
-                     "of wall time for the measured ones (each estimate is on the hardware that measured it)")
+        wall = (f"; at --jobs {jobs}, about {span(total / jobs)} of wall time for those (each on the hardware that "
+                "measured it; a \"roughly\" one scales another budget's pace)") if total else ""
+        lines.append(f"in all: {text}{wall}")
     return lines
 
 

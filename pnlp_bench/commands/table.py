@@ -290,11 +290,23 @@ def plan(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | No
     return cells, done
 
 
-@functools.cache
 def cached_identity(overrides: tuple[str, ...]) -> tuple[str, str]:
     """`cell_identity`, composed once per process: a table is planned again for its coverage, its records and
     its rendering, and every fine-tuning cell of a row asks for its pretraining's."""
-    return cell_identity(list(overrides))
+    return composed_facts(overrides)[0]
+
+
+def planned_epochs(overrides: tuple[str, ...]) -> int | None:
+    """The epochs (`trainer.epochs`) `bench run <overrides>` trains for; None where the config has none."""
+    return composed_facts(overrides)[1]
+
+
+@functools.cache
+def composed_facts(overrides: tuple[str, ...]) -> tuple[tuple[str, str], int | None]:
+    """What planning reads of a cell's composed config, composed once per process: its identity and epochs."""
+    cfg = compose(list(overrides))
+    epochs = cfg.get("trainer", {}).get("epochs")
+    return (config_identity(cfg), store.code_version()), epochs if isinstance(epochs, int) else None
 
 
 def pretraining_identity(spec: TableSpec, row: Row, budget: str) -> tuple[str, str]:
