@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,47 @@ def test_the_shipped_sample_is_never_a_full_data_cell():
     assert sample != full
     # a key left null adds nothing, so a full-data run keeps the identity it had before the key existed
     assert config_identity(compose(["data=mtop", "data.languages=[en]", "trainer=default", "data.subset=null"])) == full
+
+
+def test_planning_keeps_identities_across_processes_under_the_config_trees_fingerprint(tmp_path, monkeypatch):
+    """`bench tables` plans hundreds of cells, a Hydra compose each: the identities are kept in the cache
+    folder under a fingerprint of the config tree and the code that composes, so a second process composes
+    nothing, a damaged cache file is rebuilt, and a changed config file is another fingerprint."""
+    from pnlp_bench.core import compose as composing
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    overrides = ("model=mixer_base", "size.num_layers=4", "seed=1")
+    fresh = (config_identity(composing.compose(list(overrides))), store.code_version())
+
+    def new_process() -> None:
+        tables.composed_facts.cache_clear()
+        tables.kept_facts.cache_clear()
+
+    new_process()
+    assert tables.composed_facts(overrides) == (fresh, 80)  # composed, and kept
+    [kept] = (tmp_path / "identities").glob("*.json")
+    assert kept.name == f"{composing.compose_fingerprint()}.json"
+    new_process()
+    monkeypatch.setattr(tables, "compose", lambda _: pytest.fail("composed again"))
+    assert tables.composed_facts(overrides) == (fresh, 80) and tables.cached_identity(overrides) == fresh
+    kept.write_text('{"truncated": [')  # damaged (a kill mid-write cannot do it; a disk can): composed again
+    monkeypatch.undo()
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    new_process()
+    assert tables.composed_facts(overrides) == (fresh, 80)
+    # a config file changed: another fingerprint, so nothing kept under the old one is read
+    conf = tmp_path / "package"
+    shutil.copytree(Path(composing.__file__).resolve().parents[1], conf / "pnlp_bench",
+                    ignore=shutil.ignore_patterns("__pycache__", "assets"))
+    before = composing.compose_fingerprint()
+    monkeypatch.setattr("pnlp_bench.__file__", str(conf / "pnlp_bench" / "__init__.py"))
+    try:
+        composing.compose_fingerprint.cache_clear()
+        moved = composing.compose_fingerprint()  # the same files elsewhere: the path is part of it
+        size = conf / "pnlp_bench" / "conf" / "size" / "base.yaml"
+        size.write_text(size.read_text() + "\n# changed\n")
+        composing.compose_fingerprint.cache_clear()
+        assert len({before, moved, composing.compose_fingerprint()}) == 3
+    finally:
+        composing.compose_fingerprint.cache_clear()  # the next test fingerprints the real package again
+        new_process()

@@ -21,6 +21,7 @@ several budgets of one pretraining run, as the paper's 11B- and 29B-token models
 from __future__ import annotations
 
 import functools
+import json
 import statistics
 import subprocess
 import sys
@@ -32,9 +33,10 @@ import yaml
 
 from pnlp_bench.commands import table_claims, table_files
 from pnlp_bench.core import store
-from pnlp_bench.core.compose import compose, config_identity
+from pnlp_bench.core.atomic import write_atomic
+from pnlp_bench.core.compose import compose, compose_fingerprint, config_identity
 from pnlp_bench.core.record import SELECTION_SPLIT, RunRecord
-from pnlp_bench.core.paths import data_dir_candidates
+from pnlp_bench.core.paths import cache_dir, data_dir_candidates
 from pnlp_bench.core.registry import ConfigError
 
 
@@ -303,10 +305,41 @@ def planned_epochs(overrides: tuple[str, ...]) -> int | None:
 
 @functools.cache
 def composed_facts(overrides: tuple[str, ...]) -> tuple[tuple[str, str], int | None]:
-    """What planning reads of a cell's composed config, composed once per process: its identity and epochs."""
+    """What planning reads of a cell's composed config: its identity and epochs. Composing takes a Hydra
+    compose per cell (a quarter of a second or more; `bench tables` plans hundreds), so the facts are kept in
+    the cache folder under `compose_fingerprint()`, which changes with any config file or the code that
+    composes and hashes: a kept fact is one the same compose gave."""
+    path, facts = identity_cache()
+    key = json.dumps(list(overrides))
+    kept = facts.get(key)
+    if (isinstance(kept, list) and len(kept) == 3 and all(isinstance(part, str) for part in kept[:2])
+            and (kept[2] is None or isinstance(kept[2], int))):
+        return (kept[0], kept[1]), kept[2]
     cfg = compose(list(overrides))
     epochs = cfg.get("trainer", {}).get("epochs")
-    return (config_identity(cfg), store.code_version()), epochs if isinstance(epochs, int) else None
+    identity, epochs = (config_identity(cfg), store.code_version()), epochs if isinstance(epochs, int) else None
+    facts[key] = [*identity, epochs]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda handle: handle.write(json.dumps(facts, sort_keys=True).encode()))
+    except OSError:  # a cache: a read-only or full disk only costs the next process the compose
+        pass
+    return identity, epochs
+
+
+def identity_cache() -> tuple[Path, dict[str, Any]]:
+    """The kept facts of `composed_facts` for this fingerprint, in this cache folder (empty where the file is
+    missing or damaged: it is rebuilt)."""
+    return kept_facts(cache_dir() / "identities" / f"{compose_fingerprint()}.json")
+
+
+@functools.cache
+def kept_facts(path: Path) -> tuple[Path, dict[str, Any]]:
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        facts = {}
+    return path, facts if isinstance(facts, dict) else {}
 
 
 def pretraining_identity(spec: TableSpec, row: Row, budget: str) -> tuple[str, str]:

@@ -68,6 +68,32 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
         return hydra_compose(config_name="config", overrides=overrides)
 
 
+# what compose() and the identity read besides the config files (a change to either changes identities)
+IDENTITY_SOURCES = ("core/compose.py", "core/identity.py")
+
+
+@functools.cache
+def compose_fingerprint() -> str:
+    """What a composed config is a function of, besides its overrides: every file of the config tree, the code
+    that composes and hashes it, the package version, Hydra's and OmegaConf's versions and where the package
+    lives (asset paths resolve into configs; the one environment variable the configs read, BENCH_OUTPUT_ROOT,
+    sets a key the identity ignores). Equal fingerprints compose equal identities; `bench tables` keeps them
+    under it across processes (commands/table.py)."""
+    import hydra
+    import omegaconf
+
+    import pnlp_bench
+
+    package = Path(pnlp_bench.__file__).resolve().parent
+    digest = hashlib.sha256()
+    files = sorted((package / "conf").rglob("*.yaml")) + [package / name for name in IDENTITY_SOURCES]
+    for path in files:
+        digest.update(f"{path.relative_to(package)}\0".encode() + path.read_bytes() + b"\0")
+    for part in (pnlp_bench.__version__, hydra.__version__, omegaconf.__version__, str(package)):
+        digest.update(f"{part}\0".encode())
+    return digest.hexdigest()[:16]
+
+
 @functools.lru_cache(maxsize=1)
 def _defaults() -> dict[str, Any]:
     return OmegaConf.to_container(compose([]), resolve=True)  # type: ignore[return-value]
