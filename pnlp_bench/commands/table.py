@@ -293,8 +293,8 @@ def plan(spec: TableSpec, budget: str, output_root: Path, results_dir: Path | No
 
 
 def cached_identity(overrides: tuple[str, ...]) -> tuple[str, str]:
-    """`cell_identity`, composed once per process: a table is planned again for its coverage, its records and
-    its rendering, and every fine-tuning cell of a row asks for its pretraining's."""
+    """`cell_identity`, composed once and kept (`composed_facts`): a table is planned again for its coverage, its
+    records and its rendering, and every fine-tuning cell of a row asks for its pretraining's."""
     return composed_facts(overrides)[0]
 
 
