@@ -11,7 +11,7 @@ import pytest
 
 from pnlp_bench.commands import plots
 from pnlp_bench.commands import table as tables
-from pnlp_bench.commands.report import table_plots
+from pnlp_bench.commands.report import report, table_plots
 from pnlp_bench.commands.table_files import cell_error, latex_escape, render_latex
 from pnlp_bench.core.registry import ConfigError
 from test_tables import TINY_TABLE
@@ -71,6 +71,21 @@ def test_report_draws_the_kind_the_table_asks_for_and_removes_a_stale_one(tmp_pa
     table["plot"] = {"kind": "bars", "columns": ["avg"]}
     assert table_plots(path, table, []) == ["[scores by row](bars_table5.png)"]
     assert not (tmp_path / "params_vs_score_table5.png").exists()
+
+
+def test_the_readme_lists_the_other_reports_in_one_table_titled_by_their_heading(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "speed.md").write_text("Generated.\n\n# Speed: ours | dense\n\n## Detail\n")
+    (results / "speed.json").write_text("{}")
+    (results / "notes.md").write_text("no heading here\n")
+    readme = report(results, tmp_path / "outputs").read_text()
+    assert "Also:" not in readme
+    lines = readme.splitlines()
+    start = lines.index("## Other results")
+    assert lines[start + 2:] == ["| file | what it holds | files |", "|---|---|---|",
+                                 "| [notes](notes.md) | — | [md](notes.md) |",
+                                 "| [speed](speed.md) | Speed: ours \\| dense | [md](speed.md) · [json](speed.json) |"]
 
 
 def test_bars_are_labelled_by_row_with_the_paper_marked_and_the_legend_saying_what_has_no_number():
