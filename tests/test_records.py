@@ -172,7 +172,8 @@ def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed
                      sibling_is="seed 0")
     assert estimate(elsewhere, tmp_path) == (800.0, "about 13 min, as seed 0 took on CPU: Other (1 threads)")
     never = Cell("3", "w 2", 0, [], ("ghi", "1"))
-    assert estimate(never, tmp_path) == (None, "no estimate: nothing of this row on this data has run yet")
+    assert estimate(never, tmp_path) == (
+        None, "no estimate: no row of this table has run on this data, or this row ran nowhere beside one that did")
     lines = plan_lines([stopped, other_seed, never], tmp_path, jobs=2)
     assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 cell(s) with an estimate; 1 without one"
     assert lines[-1].startswith("in all: about 16 min of one job for 2 cell(s) with an estimate; 1 without one; "
@@ -218,6 +219,46 @@ def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(
     with pytest.raises(ConfigError, match=r"--only 'trainer.batch_size=65': no cell of table\(s\) 99 at budget 'smoke'"):
         plan_cells(["99"], "smoke", project / "outputs", project / "results", False, say=lambda _: None,
                    only=["trainer.batch_size=65"])
+
+
+def test_a_row_never_run_on_its_data_is_estimated_from_another_row_scaled_by_their_pace_elsewhere(project, monkeypatch):
+    """Table 6's X-LARGE never ran on multiATIS at any budget, but BASE did, and both ran on MTOP in Table 5:
+    BASE's pace on multiATIS times X-LARGE's pace over BASE's on MTOP is a rough estimate (table 98 plays
+    Table 5 here); without such a pair there is none."""
+    from pnlp_bench.commands import table as tables
+    from pnlp_bench.commands.reproduce import estimate, plan_cells, train_pace
+
+    with_base = TINY_TABLE + "  - name: BASE\n    overrides: [model=mixer_base]\n"
+    (project / "experiments" / "table99.yaml").write_text(with_base)
+    (project / "experiments" / "table98.yaml").write_text(
+        with_base.replace("table: 99", "table: 98").replace("data.train_limit=120", "data.train_limit=60"))
+    monkeypatch.chdir(project)
+
+    def identities(name: str) -> dict:
+        cells, _ = tables.plan(tables.load_spec(name), "smoke", project / "outputs")
+        return {(row.name, seed): identity for row, _, seed, _, identity in cells}
+
+    def run(identity: tuple, train_seconds: float, device: str = "CPU: Some (1 threads)") -> dict:
+        return {**record(identity[0], "2026-12-01", 1.0), "code_version": identity[1], "wall_seconds": 1.0,
+                "data_report": {"train": 100, "eval": 10}, "provenance": {"date": "2026-12-01", "device": device},
+                "history": [{"epoch": 1, "train_seconds": train_seconds, "eval_seconds": 2.0}]}
+
+    ours, elsewhere = identities("99"), identities("98")
+    store.commit(project / "results", [run(ours[("BASE", 0)], 50.0)])
+    plan = lambda: plan_cells(["99"], "smoke", project / "outputs", project / "results", False, say=lambda _: None)  # noqa: E731
+    never = [cell for cell in plan() if cell.row == "X-SMALL"]
+    assert [cell.seed for cell in never] == [0, 1] and all(cell.paced_by is None for cell in never)
+    assert estimate(never[0], project / "outputs") == (
+        None, "no estimate: no row of this table has run on this data, or this row ran nowhere beside one that did")
+    # both rows ran in table 98: X-SMALL at a third of BASE's pace there (per training example)
+    store.commit(project / "results", [run(elsewhere[("X-SMALL", 0)], 10.0), run(elsewhere[("BASE", 0)], 30.0)])
+    assert train_pace(run(elsewhere[("X-SMALL", 0)], 10.0)) == 0.1
+    cells = [cell for cell in plan() if cell.row == "X-SMALL"]
+    assert [(cell.paced_row, cell.scaled_from, cell.epochs) for cell in cells] == [("BASE", "table 98 at budget 'smoke'", 1)] * 2
+    seconds, how = estimate(cells[0], project / "outputs")
+    assert seconds == pytest.approx((50.0 + 2.0) / 3)  # BASE's epoch here (train and eval), a third of it
+    assert how.startswith("roughly 17 s: 1 epochs of the whole data at the pace of BASE's 'smoke' budget run on this "
+                          "data on CPU: Some (1 threads), times 0.33 (this row's pace over BASE's in table 98 at budget 'smoke')")
 
 
 def test_a_row_never_run_at_this_budget_is_estimated_from_its_pace_at_another_budget(project, monkeypatch):

@@ -13,7 +13,7 @@ and its table re-rendered into `results/`. At the time budget (`--hours`) the ce
 (each goes on from its last finished epoch next time) and nothing new starts. Killed, it stops its runs with
 it (they die with their parent) and a new `bench reproduce` continues with what is missing. `--dry-run` prints
 the plan with an estimate per cell and per table (`estimate`: measured for a row that ran at this budget,
-rough for one that ran only at another). `--fit` starts only the cells whose estimate
+rough for one that ran only at another, rougher for one that ran only elsewhere: `scale_by_other_rows`). `--fit` starts only the cells whose estimate
 fits in the time left (where a stopped run's folder will not outlive the job: node-local scratch, a machine
 that is wiped between sessions); the others are left out, and said so.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import functools
+import math
 import os
 import re
 import signal
@@ -60,6 +61,11 @@ class Cell:
     paced_by: dict | None = None
     paced_budget: str = ""
     epochs: int | None = None
+    # else, more roughly, `paced_by` is another row's record on the same data, and `scale` this row's pace over
+    # that row's where both ran (`scaled_from` says where: "table 5 at budget 'cpu'")
+    scale: float | None = None
+    scaled_from: str = ""
+    paced_row: str = ""
 
     @property
     def name(self) -> str:
@@ -84,6 +90,7 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
     done = store.finished(output_root, results_dir)
     failed = {} if retry_failed else store.failures(output_root, results_dir)
     by_identity: dict[tuple[str, str], Cell] = {}
+    unpaced: list[tuple[Cell, tuple[str, ...], tuple[str, tuple[str, ...]]]] = []
     for name in names:
         spec = tables.load_spec(name)
         if budget not in spec.budgets:
@@ -125,7 +132,11 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
             if sibling is None and (row.name, spec.any_fold(group)) in paced:
                 cell.paced_by, cell.paced_budget = paced[(row.name, spec.any_fold(group))]
                 cell.epochs = tables.planned_epochs(tuple(overrides))
+            elif sibling is None:
+                unpaced.append((cell, tuple(sorted(row.overrides)), (name, spec.any_fold(group))))
             by_identity[identity] = cell
+    if unpaced:
+        scale_by_other_rows(unpaced, budget, output_root, results_dir, done)
     if unseen:
         raise ConfigError(f"--only {sorted(unseen)[0]!r}: no cell of table(s) {', '.join(names)} at budget {budget!r} "
                           "has this override (write it as the dry run prints a cell's command)")
@@ -145,6 +156,71 @@ def other_budgets(spec, budget: str, output_root: Path, results_dir: Path, done:
             if identity in done and (key not in found or (not measured_here(found[key][0]) and measured_here(done[identity]))):
                 found[key] = (done[identity], other)
     return found
+
+
+def runs_by_row(output_root: Path, results_dir: Path, done: dict) -> dict[tuple[str, ...], dict[tuple, tuple[dict, str]]]:
+    """A row's overrides (sorted) -> {(table, data with any fold): (a finished record, its budget)} over every
+    numbered table at every budget: where each model ran. The same overrides in two tables are the same model
+    (Tables 5, 6 and 7 share their size presets)."""
+    found: dict[tuple[str, ...], dict[tuple, tuple[dict, str]]] = {}
+    for path in tables.spec_files():
+        name = tables.table_name(path)
+        if not name.isdigit():
+            continue
+        spec = tables.load_spec(name)
+        for budget in spec.budgets:
+            try:
+                cells = tables.plan(spec, budget, output_root, results_dir)[0]
+            except ConfigError:
+                continue
+            for row, group, _, _, identity in cells:
+                if identity in done:
+                    places = found.setdefault(tuple(sorted(row.overrides)), {})
+                    place = (name, budget, spec.any_fold(group))
+                    if place not in places or (not measured_here(places[place][0]) and measured_here(done[identity])):
+                        places[place] = (done[identity], budget)
+    return found
+
+
+def train_pace(record: dict) -> float | None:
+    """Seconds per training example of a finished run: the mean epoch's train time over the examples it used."""
+    history = [row for row in record.get("history") or [] if isinstance(row, dict)]
+    used = split_counts(record.get("data_report") or {}, "train")[1]
+    seconds = sum(float(row.get("train_seconds") or 0.0) for row in history)
+    return seconds / len(history) / used if history and used and seconds else None
+
+
+def scale_by_other_rows(unpaced: list, budget: str, output_root: Path, results_dir: Path, done: dict) -> None:
+    """For the cells of a row that never ran on their data at any budget (`unpaced`: cell, its row's overrides,
+    (table, data with any fold)): another row's run on the same data, scaled by this row's pace over that row's
+    in a table and budget where both ran (a pair measured on one machine first, then the row nearest in cost: the
+    smallest factor). Rougher than the other estimates:
+    the ratio comes from other data, and a model's cost need not grow alike on short and long inputs."""
+    by_row = runs_by_row(output_root, results_dir, done)
+    for cell, row_key, (table, data) in unpaced:
+        cell.epochs = tables.planned_epochs(tuple(cell.overrides))
+        ours = by_row.get(row_key, {})
+        best = None
+        for other_key, places in by_row.items():
+            here = [(place, entry) for place, entry in places.items() if place[0] == table and place[2] == data]
+            if other_key == row_key or not here:
+                continue
+            here.sort(key=lambda item: (item[0][1] != budget, not measured_here(item[1][0])))
+            for place, (record, _) in ours.items():
+                if place not in places:
+                    continue
+                theirs = places[place][0]
+                mine, other = train_pace(record), train_pace(theirs)
+                if not mine or not other:
+                    continue
+                same_machine = record.get("provenance", {}).get("device") == theirs.get("provenance", {}).get("device")
+                rank = (not same_machine, abs(math.log(mine / other)))  # the row nearest in cost: the least scaled
+                if best is None or rank < best[0]:
+                    row_name = next((row.name for row in tables.load_spec(table).rows
+                                     if tuple(sorted(row.overrides)) == other_key), "?")
+                    best = (rank, here[0][1], mine / other, f"table {place[0]} at budget {place[1]!r}", row_name)
+        if best is not None:
+            _, (cell.paced_by, cell.paced_budget), cell.scale, cell.scaled_from, cell.paced_row = best
 
 
 def split_counts(report: dict, split: str) -> tuple[int, int]:
@@ -201,9 +277,14 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
         if seconds is not None:
             there = cell.paced_by.get("provenance", {}).get("device", "")
             elsewhere = f" on {there}" if there and not measured_here(cell.paced_by) else ""
+            if cell.scale is not None:
+                seconds *= cell.scale
+                return seconds, (f"roughly {span(seconds)}: {cell.epochs} epochs of the whole data at the pace of "
+                                 f"{cell.paced_row}'s {cell.paced_budget!r} budget run on this data{elsewhere}, times "
+                                 f"{cell.scale:.2f} (this row's pace over {cell.paced_row}'s in {cell.scaled_from})")
             return seconds, (f"roughly {span(seconds)}: {cell.epochs} epochs of the whole data at the pace of its "
                              f"{cell.paced_budget!r} budget's run{elsewhere}")
-    return None, "no estimate: nothing of this row on this data has run yet"
+    return None, "no estimate: no row of this table has run on this data, or this row ran nowhere beside one that did"
 
 
 def without_threads(device: str) -> str:
@@ -246,7 +327,7 @@ def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
     if per_table:
         total, text = summary([seconds for estimates in per_table.values() for seconds in estimates])
         wall = (f"; at --jobs {jobs}, about {span(total / jobs)} of wall time for those (each on the hardware that "
-                "measured it; a \"roughly\" one scales another budget's pace)") if total else ""
+                "measured it; a \"roughly\" one scales another budget's or another row's pace)") if total else ""
         lines.append(f"in all: {text}{wall}")
     return lines
 
