@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -128,9 +129,13 @@ def test_reproduce_runs_what_is_missing_commits_it_and_then_has_nothing_to_do(pr
     assert "0 cells to run" in only_zero.stdout and "seed 1" not in only_zero.stdout, only_zero.stdout
     wrong = bench("reproduce", "--budget", "smoke", "--tables", "99", "--seeds", "zero", "--dry-run", cwd=project)
     assert wrong.returncode == 2 and "--seeds takes seeds separated by commas" in wrong.stderr, wrong.stderr
-    result = bench("reproduce", "--budget", "smoke", "--tables", "99", "--hours", "1", "--jobs", "2", cwd=project)
+    result = bench("reproduce", "--budget", "smoke", "--tables", "99", "--hours", "1", "--jobs", "2",
+                   "--progress-minutes", "0.0001", cwd=project)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "[1/1] table 99 · X-SMALL · seed 1: done in" in result.stdout and "table 99 at smoke: 2/2 runs" in result.stdout
+    # where the running cell stands, at once with so short an interval (its first loop sees no epoch yet)
+    assert re.search(r"^\.\.\. table 99 · X-SMALL · seed 1: (starting|no epoch finished yet|epoch 1/1[^·]*) · running ",
+                     result.stdout, re.MULTILINE), result.stdout
     assert (project / "results" / "table99.md").exists()
     assert len((project / "results" / "records.jsonl").read_text().splitlines()) == 2  # seed 0's record too
     again = bench("reproduce", "--budget", "smoke", "--tables", "99", cwd=project)
@@ -178,6 +183,21 @@ def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed
     assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 cell(s) with an estimate; 1 without one"
     assert lines[-1].startswith("in all: about 16 min of one job for 2 cell(s) with an estimate; 1 without one; "
                                 "at --jobs 2, about 8 min of wall time")  # 150 + 800 s
+
+
+def test_the_progress_line_of_a_running_cell_reads_its_run_folder(tmp_path):
+    from pnlp_bench.commands.reproduce import Cell, progress
+
+    cell = Cell("4", "F 2048", 0, [], ("abc", "1"))
+    assert progress(cell, tmp_path) == "starting"
+    folder = tmp_path / "runs" / "mtop" / "mixer_base-abc"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("trainer:\n  epochs: 80\n")
+    (folder / "history.jsonl").write_text("")
+    assert progress(cell, tmp_path) == "no epoch finished yet"
+    (folder / "history.jsonl").write_text("".join(json.dumps({"epoch": epoch, "train_seconds": 70.0, "eval_seconds": 10.0})
+                                                  + "\n" for epoch in range(1, 5)))
+    assert progress(cell, tmp_path) == "epoch 4/80, about 1.7 h left"  # 76 epochs of 80 s
 
 
 def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(project, monkeypatch):

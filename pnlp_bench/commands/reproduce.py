@@ -9,7 +9,8 @@ other seeds of Tables 6 and 5 (the tables whose targets ask for seeds 0-2), then
 two tables share (BASE is in Tables 1 to 4) runs once.
 
 After each cell: one progress line (coverage of its table, ETA), its record copied into the committed records,
-and its table re-rendered into `results/`. At the time budget (`--hours`) the cells still running are stopped
+and its table re-rendered into `results/`; every `--progress-minutes` (10), one line per running cell (epochs
+done, best eval so far, time left at the pace of its last epochs), so a log of hours shows where it stands. At the time budget (`--hours`) the cells still running are stopped
 (each goes on from its last finished epoch next time) and nothing new starts. Killed, it stops its runs with
 it (they die with their parent) and a new `bench reproduce` continues with what is missing. `--dry-run` prints
 the plan with an estimate per cell and per table (`estimate`: measured for a row that ran at this budget,
@@ -287,6 +288,22 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
     return None, "no estimate: no row of this table has run on this data, or this row ran nowhere beside one that did"
 
 
+def progress(cell: Cell, output_root: Path) -> str:
+    """Where a running cell stands, from its run folder: its epochs done, its best eval value so far and the time
+    left at the pace of its last epochs; or that no epoch has finished yet."""
+    folders = sorted((output_root / "runs").glob(f"*/*-{cell.identity[0]}"))
+    if not folders:
+        return "starting"
+    run = run_index.read_run(folders[0])
+    if not run.epochs_done:
+        return "no epoch finished yet"
+    total = run.config.get("trainer.epochs")
+    pace = run_index.recent_pace(folders[0])
+    best = f", best {run.monitor} {run.best:.1f} at epoch {run.best_epoch}" if run.best is not None and run.monitor else ""
+    left = f", about {span(pace * (total - run.epochs_done))} left" if pace and isinstance(total, int) and total >= run.epochs_done else ""
+    return f"epoch {run.epochs_done}/{total if isinstance(total, int) else '?'}{best}{left}"
+
+
 def without_threads(device: str) -> str:
     """"CPU: AMD EPYC, AVX2 (1 threads)" -> "CPU: AMD EPYC, AVX2": the machine, whatever threads a run used."""
     return re.sub(r" \(\d+ threads\)$", "", device)
@@ -362,8 +379,10 @@ class Running:
 
 def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: int, output_root: Path,
               results_dir: Path, extra: list[str], retry_failed: bool = False, dry_run: bool = False,
-              seeds: set[int] | None = None, only: list[str] | None = None, fit: bool = False) -> int:
+              seeds: set[int] | None = None, only: list[str] | None = None, fit: bool = False,
+              progress_minutes: float = 10.0) -> int:
     start = time.monotonic()
+    reported = start  # the last progress lines of the running cells (every `progress_minutes`; 0: never)
     deadline = start + hours * 3600
     queue = plan_cells(names, budget, output_root, results_dir, retry_failed, seeds=seeds, only=only)
     total = len(queue)
@@ -436,6 +455,11 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
             eta = duration(sum(walls) / len(walls) * left / jobs) if walls and left else "—"
             print(f"[{finished + failed}/{total}] {each.cell.name}: {outcome} · table {each.cell.table} at {budget}: "
                   f"{done}/{needed} runs · elapsed {duration(time.monotonic() - start)} · ETA {eta}", flush=True)
+        if running and progress_minutes > 0 and time.monotonic() - reported >= progress_minutes * 60:
+            reported = time.monotonic()
+            for each in running:
+                print(f"... {each.cell.name}: {progress(each.cell, output_root)} · running {duration(reported - each.started)}",
+                      flush=True)
         if running or queue:
             if not running and time.monotonic() >= deadline:
                 break
@@ -460,6 +484,9 @@ def main(argv: list[str]) -> int:
                         help="only the cells whose command holds this override, e.g. data=hyperpartisan (repeatable: all of them)")
     parser.add_argument("--fit", action="store_true",
                         help="start only cells whose estimate (see --dry-run) fits in the time left; cells without one still start")
+    parser.add_argument("--progress-minutes", type=float, default=10.0,
+                        help="every this many minutes, one line per running cell: epochs done, best eval, time left "
+                             "(default: %(default)g; 0: only the line per finished cell)")
     parser.add_argument("--retry-failed", action="store_true", help="run cells that failed with this code again")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -468,8 +495,8 @@ def main(argv: list[str]) -> int:
     flags = [arg for arg in extra if arg.startswith("-")]
     if flags:  # the rest goes to every cell's bench run as overrides; an unknown flag must not start runs unnoticed
         parser.error(f"unrecognized option {flags[0]!r} (the options are above; overrides are key=value)")
-    if args.jobs < 1 or args.hours <= 0:
-        parser.error("--jobs must be >= 1 and --hours > 0")
+    if args.jobs < 1 or args.hours <= 0 or args.progress_minutes < 0:
+        parser.error("--jobs must be >= 1, --hours > 0 and --progress-minutes >= 0")
     try:
         seeds = None if args.seeds is None else {int(seed) for seed in args.seeds.split(",") if seed.strip()}
     except ValueError:
@@ -480,4 +507,4 @@ def main(argv: list[str]) -> int:
         tables.load_spec(name)  # an unknown table fails here, with the list of tables
     return reproduce(names, args.budget, args.hours, args.jobs, threads, args.output_root.resolve(), args.results_dir,
                      [arg for arg in extra if arg != "quiet=true"], args.retry_failed, args.dry_run, seeds, args.only,
-                     args.fit)
+                     args.fit, args.progress_minutes)
