@@ -10,13 +10,14 @@ two tables share (BASE is in Tables 1 to 4) runs once.
 
 After each cell: one progress line (coverage of its table, ETA), its record copied into the committed records,
 and its table re-rendered into `results/`; every `--progress-minutes` (10), one line per running cell (epochs
-done, best eval so far, time left at the pace of its last epochs), so a log of hours shows where it stands. At the time budget (`--hours`) the cells still running are stopped
-(each goes on from its last finished epoch next time) and nothing new starts. Killed, it stops its runs with
-it (they die with their parent) and a new `bench reproduce` continues with what is missing. `--dry-run` prints
-the plan with an estimate per cell and per table (`estimate`: measured for a row that ran at this budget,
-rough for one that ran only at another, rougher for one that ran only elsewhere: `scale_by_other_rows`). `--fit` starts only the cells whose estimate
-fits in the time left (where a stopped run's folder will not outlive the job: node-local scratch, a machine
-that is wiped between sessions); the others are left out, and said so.
+done, best eval so far, time left at the pace of its last epochs), so a log of hours shows where it stands.
+At the time budget (`--hours`) the cells still running are stopped (each goes on from its last finished epoch
+next time) and nothing new starts. Killed, it stops its runs with it (they die with their parent) and a new
+`bench reproduce` continues with what is missing. `--dry-run` prints the plan with an estimate per cell and
+per table (`estimate`: measured for a row that ran at this budget, rough for one that ran only at another,
+rougher for one that ran only on other data: `scale_by_other_rows`). `--fit` starts only the cells whose
+estimate fits in the time left (where a stopped run's folder will not outlive the job: node-local scratch, a
+machine that is wiped between sessions); the others are left out, and said so.
 """
 
 from __future__ import annotations
@@ -195,8 +196,8 @@ def scale_by_other_rows(unpaced: list, budget: str, output_root: Path, results_d
     """For the cells of a row that never ran on their data at any budget (`unpaced`: cell, its row's overrides,
     (table, data with any fold)): another row's run on the same data, scaled by this row's pace over that row's
     in a table and budget where both ran (a pair measured on one machine first, then the row nearest in cost: the
-    smallest factor). Rougher than the other estimates:
-    the ratio comes from other data, and a model's cost need not grow alike on short and long inputs."""
+    smallest factor). Rougher than the other estimates: the ratio comes from other data, and a model's cost need
+    not grow alike on short and long inputs (tools/estimate_check.py measures how rough)."""
     by_row = runs_by_row(output_root, results_dir, done)
     for cell, row_key, (table, data) in unpaced:
         cell.epochs = tables.planned_epochs(tuple(cell.overrides))
@@ -298,10 +299,11 @@ def progress(cell: Cell, output_root: Path) -> str:
     if not run.epochs_done:
         return "no epoch finished yet"
     total = run.config.get("trainer.epochs")
+    known = isinstance(total, int) and total >= run.epochs_done
     pace = run_index.recent_pace(folders[0])
-    best = f", best {run.monitor} {run.best:.1f} at epoch {run.best_epoch}" if run.best is not None and run.monitor else ""
-    left = f", about {span(pace * (total - run.epochs_done))} left" if pace and isinstance(total, int) and total >= run.epochs_done else ""
-    return f"epoch {run.epochs_done}/{total if isinstance(total, int) else '?'}{best}{left}"
+    best = f", best eval {run.monitor} {run.best:.1f} at epoch {run.best_epoch}" if run.best is not None and run.monitor else ""
+    left = f", about {span(pace * (total - run.epochs_done))} left" if pace and known else ""
+    return f"epoch {run.epochs_done}/{total if known else '?'}{best}{left}"
 
 
 def without_threads(device: str) -> str:
