@@ -200,6 +200,21 @@ def test_the_progress_line_of_a_running_cell_reads_its_run_folder(tmp_path):
     assert progress(cell, tmp_path) == "epoch 4/80, about 1.7 h left"  # 76 epochs of 80 s
 
 
+def test_the_eta_adds_the_estimates_of_the_cells_left_and_the_mean_finished_wall_for_the_others(tmp_path):
+    """Cells of a table differ by hours (Table 5's X-SMALL against its X-LARGE): the ETA reads each cell's
+    estimate, not the mean of the cells that happened to finish first."""
+    from pnlp_bench.commands.reproduce import Cell, time_to_go
+
+    known = [Cell("5", row, 0, [], (row, "1"), sibling={"wall_seconds": 3600.0 * hours}, sibling_is="seed 1")
+             for row, hours in (("small", 1), ("big", 19))]
+    never = Cell("5", "new", 0, [], ("new", "1"))
+    assert time_to_go([], tmp_path, 1, [60.0]) == "—"
+    assert time_to_go(known, tmp_path, 2, [60.0]) == "10:00:00"  # (1 h + 19 h) over two jobs
+    assert time_to_go([*known, never], tmp_path, 2, [1800.0]) == "10:15:00"  # the unknown one at the mean wall
+    assert time_to_go([*known, never], tmp_path, 1, []) == "20:00:00 and 1 cell(s) without an estimate"
+    assert time_to_go([never], tmp_path, 1, []) == "—"
+
+
 def test_an_estimate_reads_the_same_row_on_the_same_data_never_another_column_s(project, monkeypatch):
     """Table 7's rows run IMDB and ten Hyperpartisan folds: a fold estimates from another fold of the row (the
     same fold at another seed first), IMDB only from IMDB. (A Hyperpartisan fold once stood in for IMDB.)"""

@@ -8,9 +8,10 @@ other seeds of Tables 6 and 5 (the tables whose targets ask for seeds 0-2), then
 `--seeds 0` keeps seed 0 only, `--only data=hyperpartisan` the cells whose command holds that override. A cell
 two tables share (BASE is in Tables 1 to 4) runs once.
 
-After each cell: one progress line (coverage of its table, ETA), its record copied into the committed records,
-and its table re-rendered into `results/`; every `--progress-minutes` (10), one line per running cell (epochs
-done, best eval so far, time left at the pace of its last epochs), so a log of hours shows where it stands.
+After each cell: one progress line (coverage of its table; ETA from the estimates of the cells left, as the
+dry run makes them), its record copied into the committed records, and its table re-rendered into
+`results/`; every `--progress-minutes` (10), one line per running cell (epochs done, best eval so far, time
+left at the pace of its last epochs), so a log of hours shows where it stands.
 At the time budget (`--hours`) the cells still running are stopped (each goes on from its last finished epoch
 next time) and nothing new starts. Killed, it stops its runs with it (they die with their parent) and a new
 `bench reproduce` continues with what is missing. `--dry-run` prints the plan with an estimate per cell and
@@ -351,6 +352,19 @@ def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
     return lines
 
 
+def time_to_go(cells: list[Cell], output_root: Path, jobs: int, walls: list[float]) -> str:
+    """The ETA of what is left: each cell's estimate (a running one's epochs left at its recent pace; see
+    `estimate`), a cell without one at the mean wall time of the cells finished here, over `jobs` at a time."""
+    if not cells:
+        return "—"
+    estimates = [estimate(cell, output_root)[0] for cell in cells]
+    unknown = sum(seconds is None for seconds in estimates)
+    seconds = sum(value for value in estimates if value is not None)
+    if unknown and not walls:
+        return f"{duration(seconds / jobs)} and {unknown} cell(s) without an estimate" if seconds else "—"
+    return duration((seconds + unknown * (sum(walls) / len(walls) if walls else 0.0)) / jobs)
+
+
 def die_with_parent() -> None:
     """In the child, before exec: SIGTERM when `bench reproduce` dies, however it dies (Linux)."""
     try:
@@ -454,7 +468,7 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
                                          results_dir, output_root)
             done, needed = tables.coverage(tables.load_spec(each.cell.table), budget, output_root, results_dir)
             left = len(queue) + len(running)
-            eta = duration(sum(walls) / len(walls) * left / jobs) if walls and left else "—"
+            eta = time_to_go([item.cell for item in running] + queue, output_root, jobs, walls)
             print(f"[{finished + failed}/{total}] {each.cell.name}: {outcome} · table {each.cell.table} at {budget}: "
                   f"{done}/{needed} runs · elapsed {duration(time.monotonic() - start)} · ETA {eta}", flush=True)
         if running and progress_minutes > 0 and time.monotonic() - reported >= progress_minutes * 60:
