@@ -467,7 +467,6 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
                     tables.write_results(table_spec, budget, tables.aggregate(table_spec, budget, output_root, results_dir),
                                          results_dir, output_root)
             done, needed = tables.coverage(tables.load_spec(each.cell.table), budget, output_root, results_dir)
-            left = len(queue) + len(running)
             eta = time_to_go([item.cell for item in running] + queue, output_root, jobs, walls)
             print(f"[{finished + failed}/{total}] {each.cell.name}: {outcome} · table {each.cell.table} at {budget}: "
                   f"{done}/{needed} runs · elapsed {duration(time.monotonic() - start)} · ETA {eta}", flush=True)
