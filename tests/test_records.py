@@ -294,6 +294,14 @@ def test_a_row_never_run_on_its_data_is_estimated_from_another_row_scaled_by_the
     assert seconds == pytest.approx((50.0 + 2.0) / 3)  # BASE's epoch here (train and eval), a third of it
     assert how.startswith("roughly 17 s: 1 epochs of the whole data at the pace of BASE's 'smoke' budget run on this "
                           "data on CPU: Some (1 threads), times 0.33 (this row's pace over BASE's in table 98 at budget 'smoke')")
+    # how rough: once X-SMALL has run here too, each row of table 99 is estimated as if it had not
+    from pnlp_bench.commands.reproduce import estimate_check
+    assert estimate_check(["99"], "smoke", project / "outputs", project / "results") == []  # no second row here yet
+    store.commit(project / "results", [{**run(ours[("X-SMALL", 0)], 20.0), "wall_seconds": 60.0}])
+    assert estimate_check(["99"], "smoke", project / "outputs", project / "results") == [  # BASE's run took 1 s
+        "table 99 · BASE on its data: measured 1 s; from X-SMALL ('smoke' budget) x 3.00 (table 98 at 'smoke'): 1 min, 66.00x",
+        "table 99 · X-SMALL on its data: measured 1 min; from BASE ('smoke' budget) x 0.33 (table 98 at 'smoke'): 17 s, 0.29x",
+    ]
 
 
 def test_a_row_never_run_at_this_budget_is_estimated_from_its_pace_at_another_budget(project, monkeypatch):

@@ -16,9 +16,10 @@ At the time budget (`--hours`) the cells still running are stopped (each goes on
 next time) and nothing new starts. Killed, it stops its runs with it (they die with their parent) and a new
 `bench reproduce` continues with what is missing. `--dry-run` prints the plan with an estimate per cell and
 per table (`estimate`: measured for a row that ran at this budget, rough for one that ran only at another,
-rougher for one that ran only on other data: `scale_by_other_rows`). `--fit` starts only the cells whose
-estimate fits in the time left (where a stopped run's folder will not outlive the job: node-local scratch, a
-machine that is wiped between sessions); the others are left out, and said so.
+rougher for one that ran only on other data: `scale_by_other_rows`; `--check-estimates` says how rough).
+`--fit` starts only the cells whose estimate fits in the time left (where a stopped run's folder will not
+outlive the job: node-local scratch, a machine that is wiped between sessions); the others are left out, and
+said so.
 """
 
 from __future__ import annotations
@@ -185,6 +186,38 @@ def runs_by_row(output_root: Path, results_dir: Path, done: dict) -> dict[tuple[
     return found
 
 
+def estimate_check(names: list[str], budget: str, output_root: Path, results_dir: Path) -> list[str]:
+    """How rough `scale_by_other_rows` is (`bench reproduce --check-estimates`): each row of `names` that ran at
+    `budget`, estimated as if it had not (another row's run on the same data, times the two rows' pace ratio
+    wherever both ran), against the compute its record measured. One line per (row, reference row, place)."""
+    done = store.finished(output_root, results_dir)
+    by_row = runs_by_row(output_root, results_dir, done)
+    lines = set()
+    for key, places in by_row.items():
+        for (table, ran_at, data), (record, _) in places.items():
+            if table not in names or ran_at != budget:
+                continue
+            spec = tables.load_spec(table)
+            name_of = {tuple(sorted(row.overrides)): row.name for row in spec.rows}
+            measured = compute_seconds(store.with_history(record))
+            for other, their_places in by_row.items():
+                reference = next((entry for (t, _, d), entry in their_places.items() if (t, d) == (table, data)), None)
+                if other == key or reference is None or not measured:
+                    continue
+                paced = paced_seconds(store.with_history(reference[0]), record.get("epochs") or 1)
+                for place, (mine, _) in places.items():
+                    if place[0] == table or place not in their_places or not paced:
+                        continue
+                    ours, theirs = train_pace(mine), train_pace(their_places[place][0])
+                    if ours and theirs:
+                        guess = paced * ours / theirs
+                        lines.add(f"table {table} · {name_of.get(key, key)} on {' '.join(data) or 'its data'}: measured "
+                                  f"{span(measured)}; from {name_of.get(other, other)} ({reference[1]!r} budget) x "
+                                  f"{ours / theirs:.2f} (table {place[0]} at {place[1]!r}): {span(guess)}, "
+                                  f"{guess / measured:.2f}x")
+    return sorted(lines)
+
+
 def train_pace(record: dict) -> float | None:
     """Seconds per training example of a finished run: the mean epoch's train time over the examples it used."""
     history = [row for row in record.get("history") or [] if isinstance(row, dict)]
@@ -198,7 +231,7 @@ def scale_by_other_rows(unpaced: list, budget: str, output_root: Path, results_d
     (table, data with any fold)): another row's run on the same data, scaled by this row's pace over that row's
     in a table and budget where both ran (a pair measured on one machine first, then the row nearest in cost: the
     smallest factor). Rougher than the other estimates: the ratio comes from other data, and a model's cost need
-    not grow alike on short and long inputs (tools/estimate_check.py measures how rough)."""
+    not grow alike on short and long inputs (`estimate_check` measures how rough)."""
     by_row = runs_by_row(output_root, results_dir, done)
     for cell, row_key, (table, data) in unpaced:
         cell.epochs = tables.planned_epochs(tuple(cell.overrides))
@@ -504,6 +537,9 @@ def main(argv: list[str]) -> int:
                              "(default: %(default)g; 0: only the line per finished cell)")
     parser.add_argument("--retry-failed", action="store_true", help="run cells that failed with this code again")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
+    parser.add_argument("--check-estimates", action="store_true",
+                        help="how rough the estimate of a row never run on its data is: each row that ran at --budget, "
+                             "estimated as if it had not, against its measured compute; runs nothing")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--output-root", type=Path, default=Path(os.environ.get("BENCH_OUTPUT_ROOT", "outputs")))
     args, extra = parser.parse_known_args(argv)
@@ -520,6 +556,11 @@ def main(argv: list[str]) -> int:
     names = [name.strip() for name in args.tables.split(",") if name.strip()]
     for name in names:
         tables.load_spec(name)  # an unknown table fails here, with the list of tables
+    if args.check_estimates:
+        lines = estimate_check(names, args.budget, args.output_root.resolve(), args.results_dir)
+        print("\n".join(lines) if lines else f"no row of table(s) {', '.join(names)} ran at {args.budget!r} beside "
+              "another row on its data, with both rows run together elsewhere: nothing to check")
+        return 0
     return reproduce(names, args.budget, args.hours, args.jobs, threads, args.output_root.resolve(), args.results_dir,
                      [arg for arg in extra if arg != "quiet=true"], args.retry_failed, args.dry_run, seeds, args.only,
                      args.fit, args.progress_minutes)
