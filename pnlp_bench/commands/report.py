@@ -78,9 +78,11 @@ def table_plots(path: Path, table: dict[str, Any], records: list[dict[str, Any]]
     return links + bigs_plots.bigs_plots(path, table, records)
 
 
-def files_of(path: Path) -> str:
-    return " · ".join(f"[{suffix}]({path.stem}.{suffix})" for suffix in ("md", "tex", "csv")
-                      if path.with_suffix(f".{suffix}").exists())
+def files_of(path: Path, suffixes: tuple[str, ...] = ("md", "tex", "csv")) -> str:
+    return " · ".join(f"[{suffix}]({path.stem}.{suffix})" for suffix in suffixes if path.with_suffix(f".{suffix}").exists())
+
+
+OTHER_SUFFIXES = ("md", "json", "tex", "csv")  # a report of another command may keep its data as JSON
 
 
 def heading_of(path: Path) -> str:
@@ -89,11 +91,6 @@ def heading_of(path: Path) -> str:
         if line.startswith("#"):
             return line.lstrip("#").strip().replace("|", "\\|") or "—"
     return "—"
-
-
-def other_files(path: Path) -> str:
-    return " · ".join(f"[{suffix}]({path.stem}.{suffix})" for suffix in ("md", "json", "tex", "csv")
-                      if path.with_suffix(f".{suffix}").exists())
 
 
 def report(results_dir: Path, output_root: Path) -> Path:
@@ -135,7 +132,7 @@ def report(results_dir: Path, output_root: Path) -> Path:
               and not extra.stem.startswith(("table", "bigs_table")) and extra.with_suffix(".json") not in studies]
     if others:  # the reports of the other commands (speed, probes, bag-of-words, ...): one line each, titled by its heading
         lines += ["## Other results", "", "| file | what it holds | files |", "|---|---|---|"]
-        lines += [f"| [{extra.stem}]({extra.name}) | {heading_of(extra)} | {other_files(extra)} |" for extra in others]
+        lines += [f"| [{extra.stem}]({extra.name}) | {heading_of(extra)} | {files_of(extra, OTHER_SUFFIXES)} |" for extra in others]
     readme = results_dir / "README.md"
     write_text_atomic(readme, "\n".join(lines).rstrip("\n") + "\n")
     return readme

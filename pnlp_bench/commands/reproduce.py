@@ -108,16 +108,13 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
         measured: dict[tuple, tuple[dict, str]] = {}
         paced = other_budgets(spec, budget, output_root, results_dir, done)
 
-        def keep(key: tuple, entry: tuple[dict, str]) -> None:  # the first, unless a later one ran on this machine
-            if key not in measured or (not measured_here(measured[key][0]) and measured_here(entry[0])):
-                measured[key] = entry
-
         for row, group, seed, _, identity in cells:
             if identity in done:
                 same_data = spec.any_fold(group)
                 fold = [override.split("=", 1)[1] for override in group if override not in same_data]
-                keep((row.name, group), (done[identity], f"seed {seed}"))
-                keep((row.name, same_data), (done[identity], f"fold {fold[0]} at seed {seed}" if fold else f"seed {seed}"))
+                keep(measured, (row.name, group), (done[identity], f"seed {seed}"))
+                keep(measured, (row.name, same_data),
+                     (done[identity], f"fold {fold[0]} at seed {seed}" if fold else f"seed {seed}"))
         for row, group, seed, overrides, identity in cells:
             unseen -= set(overrides)
             if identity in done or (seeds is not None and seed not in seeds) or not wanted <= set(overrides):
@@ -147,6 +144,13 @@ def plan_cells(names: list[str], budget: str, output_root: Path, results_dir: Pa
     return run_order(list(by_identity.values()), names)
 
 
+def keep(found: dict, key: tuple, entry: tuple[dict, str]) -> None:
+    """found[key] = entry (a record and what it is), unless found has one: the first, unless a later one ran on
+    this machine."""
+    if key not in found or (not measured_here(found[key][0]) and measured_here(entry[0])):
+        found[key] = entry
+
+
 def other_budgets(spec, budget: str, output_root: Path, results_dir: Path, done: dict) -> dict[tuple, tuple[dict, str]]:
     """(row, data with any fold) -> a finished record of it at another budget of `spec`, and that budget (one
     measured on this machine first, else the first budget's first): what an estimate scales when nothing of
@@ -156,9 +160,8 @@ def other_budgets(spec, budget: str, output_root: Path, results_dir: Path, done:
         if other == budget:
             continue
         for row, group, _, _, identity in tables.plan(spec, other, output_root, results_dir)[0]:
-            key = (row.name, spec.any_fold(group))
-            if identity in done and (key not in found or (not measured_here(found[key][0]) and measured_here(done[identity]))):
-                found[key] = (done[identity], other)
+            if identity in done:
+                keep(found, (row.name, spec.any_fold(group)), (done[identity], other))
     return found
 
 
@@ -179,10 +182,8 @@ def runs_by_row(output_root: Path, results_dir: Path, done: dict) -> dict[tuple[
                 continue
             for row, group, _, _, identity in cells:
                 if identity in done:
-                    places = found.setdefault(tuple(sorted(row.overrides)), {})
-                    place = (name, budget, spec.any_fold(group))
-                    if place not in places or (not measured_here(places[place][0]) and measured_here(done[identity])):
-                        places[place] = (done[identity], budget)
+                    keep(found.setdefault(tuple(sorted(row.overrides)), {}), (name, budget, spec.any_fold(group)),
+                         (done[identity], budget))
     return found
 
 
@@ -205,25 +206,36 @@ def estimate_check(names: list[str], budget: str, output_root: Path, results_dir
                 if other == key or reference is None or not measured:
                     continue
                 paced = paced_seconds(store.with_history(reference[0]), record.get("epochs") or 1)
-                for place, (mine, _) in places.items():
-                    if place[0] == table or place not in their_places or not paced:
-                        continue
-                    ours, theirs = train_pace(mine), train_pace(their_places[place][0])
-                    if ours and theirs:
-                        guess = paced * ours / theirs
-                        lines.add(f"table {table} · {name_of.get(key, key)} on {' '.join(data) or 'its data'}: measured "
-                                  f"{span(measured)}; from {name_of.get(other, other)} ({reference[1]!r} budget) x "
-                                  f"{ours / theirs:.2f} (table {place[0]} at {place[1]!r}): {span(guess)}, "
-                                  f"{guess / measured:.2f}x")
+                for place, _, _, ratio in (pace_ratios(places, their_places, skip_table=table) if paced else ()):
+                    lines.add(f"table {table} · {name_of.get(key, key)} on {' '.join(data) or 'its data'}: measured "
+                              f"{span(measured)}; from {name_of.get(other, other)} ({reference[1]!r} budget) x "
+                              f"{ratio:.2f} (table {place[0]} at {place[1]!r}): {span(paced * ratio)}, "
+                              f"{paced * ratio / measured:.2f}x")
     return sorted(lines)
 
 
-def train_pace(record: dict) -> float | None:
-    """Seconds per training example of a finished run: the mean epoch's train time over the examples it used."""
+def per_example(record: dict, split: str) -> float | None:
+    """Seconds per example of `split` ("train" or "eval") in a finished run's mean epoch: its history's
+    `<split>_seconds` over the examples it used; None when its history or data report lacks them."""
     history = [row for row in record.get("history") or [] if isinstance(row, dict)]
-    used = split_counts(record.get("data_report") or {}, "train")[1]
-    seconds = sum(float(row.get("train_seconds") or 0.0) for row in history)
+    used = split_counts(record.get("data_report") or {}, split)[1]
+    seconds = sum(float(row.get(f"{split}_seconds") or 0.0) for row in history)
     return seconds / len(history) / used if history and used and seconds else None
+
+
+def train_pace(record: dict) -> float | None:
+    """Seconds per training example of a finished run."""
+    return per_example(record, "train")
+
+
+def pace_ratios(ours: dict, theirs: dict, skip_table: str | None = None):
+    """(place, our record, their record, our pace over theirs) at each place (table, budget, data) where both
+    rows ran, `skip_table`'s places left out."""
+    for place, (mine, _) in ours.items():
+        if place in theirs and place[0] != skip_table:
+            mine_pace, their_pace = train_pace(mine), train_pace(theirs[place][0])
+            if mine_pace and their_pace:
+                yield place, mine, theirs[place][0], mine_pace / their_pace
 
 
 def scale_by_other_rows(unpaced: list, budget: str, output_root: Path, results_dir: Path, done: dict) -> None:
@@ -241,20 +253,14 @@ def scale_by_other_rows(unpaced: list, budget: str, output_root: Path, results_d
             here = [(place, entry) for place, entry in places.items() if place[0] == table and place[2] == data]
             if other_key == row_key or not here:
                 continue
-            here.sort(key=lambda item: (item[0][1] != budget, not measured_here(item[1][0])))
-            for place, (record, _) in ours.items():
-                if place not in places:
-                    continue
-                theirs = places[place][0]
-                mine, other = train_pace(record), train_pace(theirs)
-                if not mine or not other:
-                    continue
+            _, reference = min(here, key=lambda item: (item[0][1] != budget, not measured_here(item[1][0])))
+            for place, record, theirs, ratio in pace_ratios(ours, places):
                 same_machine = record.get("provenance", {}).get("device") == theirs.get("provenance", {}).get("device")
-                rank = (not same_machine, abs(math.log(mine / other)))  # the row nearest in cost: the least scaled
+                rank = (not same_machine, abs(math.log(ratio)))  # the row nearest in cost: the least scaled
                 if best is None or rank < best[0]:
                     row_name = next((row.name for row in tables.load_spec(table).rows
                                      if tuple(sorted(row.overrides)) == other_key), "?")
-                    best = (rank, here[0][1], mine / other, f"table {place[0]} at budget {place[1]!r}", row_name)
+                    best = (rank, reference, ratio, f"table {place[0]} at budget {place[1]!r}", row_name)
         if best is not None:
             _, (cell.paced_by, cell.paced_budget), cell.scale, cell.scaled_from, cell.paced_row = best
 
@@ -271,20 +277,28 @@ def split_counts(report: dict, split: str) -> tuple[int, int]:
 def paced_seconds(record: dict, epochs: int) -> float | None:
     """The time `epochs` epochs on the whole splits would take at the pace `record` trained and evaluated at
     (its seconds per training example and per eval example), or None when its report or history lacks them."""
-    history = [row for row in record.get("history") or [] if isinstance(row, dict)]
-    report = record.get("data_report") or {}
-    (train_all, train_used), (eval_all, eval_used) = split_counts(report, "train"), split_counts(report, "eval")
-    if not history or not train_used:
+    train, evaluate = per_example(record, "train"), per_example(record, "eval")
+    if not train:
         return None
-    train = sum(float(row.get("train_seconds") or 0.0) for row in history) / len(history) * train_all / train_used
-    evaluate = sum(float(row.get("eval_seconds") or 0.0) for row in history) / len(history) * eval_all / eval_used if eval_used else 0.0
-    return (train + evaluate) * epochs if train else None
+    report = record.get("data_report") or {}
+    return (train * split_counts(report, "train")[0] + (evaluate or 0.0) * split_counts(report, "eval")[0]) * epochs
 
 
 def span(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def own_run(cell: Cell, output_root: Path) -> tuple[run_index.RunInfo, int | None, float | None] | None:
+    """The cell's run folder, once a process has started it: what it holds, its planned epochs (None when
+    unknown) and the pace of its last epochs (`run_index.recent_pace`)."""
+    folders = sorted((output_root / "runs").glob(f"*/*-{cell.identity[0]}"))
+    if not folders:
+        return None
+    run = run_index.read_run(folders[0])
+    total = run.config.get("trainer.epochs")
+    return run, total if isinstance(total, int) and total >= run.epochs_done else None, run_index.recent_pace(folders[0])
 
 
 def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
@@ -294,12 +308,10 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
     else, roughly, from the pace of the same row on the same data at another budget of the table (seconds per
     training and per eval example, scaled to this cell's epochs and whole splits: `paced_seconds`), else none.
     On the hardware that measured it."""
-    folders = sorted((output_root / "runs").glob(f"*/*-{cell.identity[0]}"))
-    if folders:
-        run = run_index.read_run(folders[0])
-        total = run.config.get("trainer.epochs")
-        pace = run_index.recent_pace(folders[0])
-        if run.epochs_done and pace and isinstance(total, int) and total >= run.epochs_done:
+    own = own_run(cell, output_root)
+    if own is not None:
+        run, total, pace = own
+        if run.epochs_done and pace and total is not None:
             left = pace * (total - run.epochs_done)
             state = "running" if run.status.startswith("running") else "resumes"
             return left, f"{state} at epoch {run.epochs_done}/{total}, about {span(left)} left"
@@ -326,18 +338,15 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
 def progress(cell: Cell, output_root: Path) -> str:
     """Where a running cell stands, from its run folder: its epochs done, its best eval value so far and the time
     left at the pace of its last epochs; or that no epoch has finished yet."""
-    folders = sorted((output_root / "runs").glob(f"*/*-{cell.identity[0]}"))
-    if not folders:
+    own = own_run(cell, output_root)
+    if own is None:
         return "starting"
-    run = run_index.read_run(folders[0])
+    run, total, pace = own
     if not run.epochs_done:
         return "no epoch finished yet"
-    total = run.config.get("trainer.epochs")
-    known = isinstance(total, int) and total >= run.epochs_done
-    pace = run_index.recent_pace(folders[0])
     best = f", best eval {run.monitor} {run.best:.1f} at epoch {run.best_epoch}" if run.best is not None and run.monitor else ""
-    left = f", about {span(pace * (total - run.epochs_done))} left" if pace and known else ""
-    return f"epoch {run.epochs_done}/{total if known else '?'}{best}{left}"
+    left = f", about {span(pace * (total - run.epochs_done))} left" if pace and total is not None else ""
+    return f"epoch {run.epochs_done}/{total if total is not None else '?'}{best}{left}"
 
 
 def without_threads(device: str) -> str:
