@@ -119,7 +119,8 @@ def table_command(argv: list[str]) -> int:
         lines = tables.dry_run_lines(spec, args.budget, output_root, args.results_dir)
         console.print(f"table {spec.number}: {len(lines)} runs to launch at budget {args.budget!r}", highlight=False)
         for line in lines:
-            console.print(f"  {line}", highlight=False, soft_wrap=True)
+            # markup=False: an override such as data.languages=[es] is not a rich style tag
+            console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
         return 0
     failures = 0
     if not args.aggregate_only:

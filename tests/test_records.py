@@ -505,10 +505,13 @@ def test_an_unknown_option_is_refused_before_anything_runs(project, command):
 
 
 def test_bench_table_dry_run_lists_what_it_would_launch_and_runs_nothing(project):
+    spec = project / "experiments" / "table99.yaml"
+    spec.write_text(spec.read_text().replace("overrides: [model=mixer_xs]", 'overrides: [model=mixer_xs, "data.languages=[en]"]'))
     planned = bench("table", "99", "--budget", "smoke", "--dry-run", cwd=project)
     assert planned.returncode == 0, planned.stderr
     lines = [line for line in planned.stdout.splitlines() if "bench run" in line]
     assert len(lines) == 2 and "2 runs to launch at budget 'smoke'" in planned.stdout
+    assert all("data.languages=[en] " in line for line in lines)  # as bench run takes it, not eaten as a style tag
     assert not (project / "outputs").exists() and not (project / "results").exists()
     assert bench("table", "99", "--budget", "smoke", cwd=project).returncode == 0
     again = bench("table", "99", "--budget", "smoke", "--dry-run", cwd=project)
