@@ -136,7 +136,7 @@ def test_every_shipped_table_file_parses_with_paper_sources(monkeypatch):
 
 def test_unknown_table_lists_available(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    with pytest.raises(Exception, match="available: 1, 2, 3, 4, 5, 6, 7, fidelity, fidelity_hyperpartisan, fidelity_hyperpartisan_length, fidelity_multiatis, precision, bigs_long, bigs_positions, bigs_table1"):
+    with pytest.raises(Exception, match="available: 1, 2, 3, 4, 5, 6, 7, fidelity, fidelity_hyperpartisan, fidelity_hyperpartisan_length, fidelity_multiatis, fidelity_pooling, precision, bigs_long, bigs_positions, bigs_table1"):
         tables.load_spec("42")
 
 
@@ -397,3 +397,53 @@ def test_a_fresh_clone_pretrains_again_only_when_a_fine_tune_needs_the_weights(t
     cells, done = tables.plan(spec, budget, local, results)
     launched.clear()
     assert tables.pretrain_rows(spec, budget, local, cells, done, []) == set() and launched == []  # nothing to fine-tune
+
+
+PER_LANGUAGE_TABLE = """
+table: 98
+title: one model per language, and their mean
+requires: []
+base: [data=mtop_sample, quiet=true]
+seeds: [0, 1]
+precisions: [fp32, int8]
+budgets:
+  smoke: {description: "a smoke budget", overrides: [trainer=smoke]}
+columns:
+  - {name: en, metric: exact_match, language: en, overrides: ["data.languages=[en]"]}
+  - {name: de, metric: exact_match, language: de, overrides: ["data.languages=[de]"]}
+  - {name: avg, metric: exact_match, mean_of: [en, de]}
+rows:
+  - name: X-SMALL
+    overrides: [model=mixer_xs]
+    paper: {en: 77.4, de: 69.8, avg: 73.6}
+"""
+
+
+def test_a_mean_of_column_averages_each_seed_over_the_columns_runs(tmp_path, monkeypatch):
+    """Table 5 trains one model per language: its avg column runs nothing itself, and is the per-seed mean of
+    the language columns, shown only for the seeds where every language has a finished run."""
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "table98.yaml").write_text(PER_LANGUAGE_TABLE)
+    monkeypatch.chdir(tmp_path)
+    spec = tables.load_spec("98")
+    cells, _ = tables.plan(spec, "smoke", tmp_path)
+    assert len(cells) == 4  # two languages x two seeds: no runs of the avg column's own
+    assert all("quantize.int8=true" in overrides for *_, overrides, _ in cells)
+    scores = {("data.languages=[en]", 0): 70.0, ("data.languages=[de]", 0): 60.0, ("data.languages=[en]", 1): 72.0}
+    for _, group, seed, _, identity in cells:
+        if (group[0], seed) in scores:  # German seed 1 has not run
+            language = group[0][-3:-1]
+            value = scores[(group[0], seed)]
+            store.append(tmp_path, fake_record(identity, seed, {"test": {language: {"exact_match": value}}},
+                                               metrics_int8={"test": {language: {"exact_match": value - 0.5}}}))
+    by_key = {(cell["precision"], cell["column"]): cell for cell in tables.aggregate(spec, "smoke", tmp_path)}
+    assert by_key[("fp32", "en")]["ours_mean"] == pytest.approx(71.0)
+    assert by_key[("fp32", "avg")]["ours_mean"] == pytest.approx(65.0) and by_key[("fp32", "avg")]["seeds"] == [0]
+    assert by_key[("fp32", "avg")]["difference"] == pytest.approx(65.0 - 73.6)
+    assert by_key[("int8", "avg")]["ours_mean"] == pytest.approx(64.5)
+    assert len(by_key[("fp32", "avg")]["run_dirs"]) == 2  # its provenance: the two runs of seed 0
+    # a mean over a column the table lacks, or over itself, is refused when the file is read
+    for bad in ("mean_of: [en, fr]", "mean_of: [en, avg]", "mean_of: [en]"):
+        (tmp_path / "experiments" / "table98.yaml").write_text(PER_LANGUAGE_TABLE.replace("mean_of: [en, de]", bad))
+        with pytest.raises(Exception, match="column 'avg': mean_of"):
+            tables.load_spec("98")

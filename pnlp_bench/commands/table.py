@@ -51,6 +51,9 @@ class Column:
     # Cross-validation: one run per fold, the column's number the mean ± std over folds (and seeds), e.g.
     # {key: data.options.fold, values: [0, ..., 9]}; a budget's `folds: [0]` runs only those folds.
     folds: dict[str, Any] | None = None
+    # A column of no runs of its own: per seed, the mean of these columns, each from its own runs (Table 5 trains
+    # one model per language; its `avg` is the mean of the six language columns, shown only where all have run).
+    mean_of: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +126,8 @@ class TableSpec:
     def column_groups(self, column: Column, budget: str) -> list[tuple[str, ...]]:
         """The override sets of a column's runs: one, or one per fold the budget runs. A budget's
         `column_overrides: {<column name>: [...]}` adds to that column's runs (a subset of one task's data)."""
+        if column.mean_of:
+            return []
         own = [*column.overrides, *self.budgets[budget].get("column_overrides", {}).get(column.name, [])]
         if not column.folds:
             return [tuple(own)]
@@ -213,7 +218,9 @@ def load_spec(number: str) -> TableSpec:
     if "init" in (raw.get("pretrain") or {}):  # a key of older table files, which the fine-tuning no longer reads
         raise ConfigError(f"{path}: pretrain.init is not read any more: each row fine-tunes from its own pretraining by identity")
     try:
-        columns = [Column(**{**column, "overrides": list(column.get("overrides", []))}) for column in raw["columns"]]
+        columns = [Column(**{**column, "overrides": list(column.get("overrides", [])),
+                             "mean_of": list(column.get("mean_of", []))}) for column in raw["columns"]]
+        check_means(path, columns)
         rows = []
         for row in raw["rows"]:
             source = row.get("source", raw.get("paper_source", ""))
@@ -245,6 +252,19 @@ def load_spec(number: str) -> TableSpec:
         return spec
     except (KeyError, TypeError, AttributeError) as error:
         raise ConfigError(f"{path}: malformed table file ({type(error).__name__}: {error})") from None
+
+
+def check_means(path: Path, columns: list[Column]) -> None:
+    """A `mean_of` column names two or more of the table's other columns, none of them a mean itself."""
+    runs = [column.name for column in columns if not column.mean_of]
+    for column in columns:
+        if not column.mean_of:
+            continue
+        strays = [name for name in column.mean_of if name not in runs]
+        if strays or len(column.mean_of) < 2 or column.overrides or column.folds:
+            what = (f"{strays[0]!r} is not a column with runs of its own; valid: {', '.join(runs)}" if strays
+                    else "it needs two or more columns and no overrides or folds of its own")
+            raise ConfigError(f"{path}: column {column.name!r}: mean_of: {what}")
 
 
 def load_plot(path: Path, raw: Any, columns: list[Column], rows: list[Row]) -> Plot:
@@ -489,6 +509,10 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
             for column in display_columns(spec):
                 group = tuple(column.overrides)
                 groups = spec.column_groups(column, budget) if group != (PRETRAINING,) else [group]
+                if column.mean_of:
+                    values, records = mean_of_columns(spec, row, column, precision, budget, cells, done)
+                    rows.append(cell_entry(spec, row, column, precision, budget, values, records, ""))
+                    continue
                 if group == (PRETRAINING,):
                     identity = pretraining_identity(spec, row, budget) if row.name in chosen else None
                     records = [done[identity]] if identity in done and precision == "fp32" else []
@@ -502,52 +526,78 @@ def aggregate(spec: TableSpec, budget: str, output_root: Path, results_dir: Path
                 else:
                     found = (metric_of(record, column, precision) for record in records)
                 values = [v for v in found if v is not None]
-                mean, std = summarise(values)
                 # cross-validation: how many of the budget's folds have a finished run (a partial mean says so)
                 folds_run = len({g for g, _ in finished}) if column.folds and group != (PRETRAINING,) else None
                 why_missing = ""
                 if not records and group != (PRETRAINING,):
                     failed = [failures[i] for r, g, _, _, i in cells if r is row and g in groups and i in failures]
                     why_missing = failed[-1]["error"] if failed else ""
-                paper = row.paper.get(column.name, {"value": None, "source": "", "note": ""})
-                rows.append(
-                    {
-                        "table": spec.number,
-                        "row": row.name,
-                        "precision": precision,
-                        "column": column.name,
-                        "metric": f"{column.split}/{column.language}/{column.metric}",
-                        "paper": paper["value"],
-                        "paper_source": paper["source"],
-                        "paper_note": paper["note"],
-                        "ours_mean": mean,
-                        "ours_std": std,
-                        "not_run": why_missing,
-                        "seeds": sorted({record["seed"] for record in records}),
-                        "seeds_planned": spec.seeds_for(budget),
-                        "difference": None if mean is None or paper["value"] is None else mean - paper["value"],
-                        "params": records[0]["parameters"]["total"] if records else None,
-                        "paper_params": row.paper_params,
-                        "budget": budget,
-                        "epochs": sorted({record["epochs"] for record in records}),
-                        "budget_label": sorted({record["budget"] for record in records}),
-                        "hardware": sorted({record["provenance"]["device"] for record in records}),
-                        # what the runs trained in (precision=auto: bf16 autocast where the CPU has native bf16)
-                        "trained_in": sorted({TRAINED_IN.get(record["precision"], record["precision"])
-                                              for record in records if record.get("precision")}),
-                        "commits": sorted({record["provenance"]["commit"][:10] for record in records}),
-                        "dirty": any(record["provenance"].get("dirty") for record in records),
-                        "dates": sorted({record["provenance"]["date"][:10] for record in records}),
-                        "run_dirs": sorted(record.get("run_dir", "") for record in records),
-                        "code_version": store.code_version(),
-                        # cross-validation columns only, so the files of other tables keep their columns
-                        **({"folds_run": folds_run, "folds_planned": len(groups)} if folds_run is not None else {}),
-                    }
-                )
+                folds = {"folds_run": folds_run, "folds_planned": len(groups)} if folds_run is not None else {}
+                rows.append(cell_entry(spec, row, column, precision, budget, values, records, why_missing, folds))
     return rows
 
 
 TRAINED_IN = {"bf16": "bf16 autocast", "fp16": "fp16 autocast"}
+
+
+def mean_of_columns(spec: TableSpec, row: Row, column: Column, precision: str, budget: str, cells: list,
+                    done: dict) -> tuple[list[float], list[dict[str, Any]]]:
+    """A `mean_of` column's values, one per seed for which every named column has a finished run (a fold column
+    counts with its mean over the folds run), and the records behind them."""
+    parts = [part for part in spec.columns if part.name in column.mean_of]
+    by_part: list[dict[int, list[tuple[float, dict[str, Any]]]]] = []
+    for part in parts:
+        groups = spec.column_groups(part, budget)
+        found: dict[int, list[tuple[float, dict[str, Any]]]] = {}
+        for r, g, seed, _, identity in cells:
+            value = metric_of(done[identity], part, precision) if r is row and g in groups and identity in done else None
+            if value is not None:
+                found.setdefault(seed, []).append((value, done[identity]))
+        by_part.append(found)
+    seeds = sorted(set.intersection(*(set(found) for found in by_part)))
+    values = [statistics.fmean(statistics.fmean(value for value, _ in found[seed]) for found in by_part) for seed in seeds]
+    records = list({id(record): record for found in by_part for seed in seeds for _, record in found[seed]}.values())
+    return values, records
+
+
+def cell_entry(spec: TableSpec, row: Row, column: Column, precision: str, budget: str, values: list[float],
+               records: list[dict[str, Any]], why_missing: str, folds: dict[str, int] | None = None) -> dict[str, Any]:
+    """One cell of the table files: ours (mean and std of `values`), the paper's number, and the provenance of the
+    records behind it."""
+    mean, std = summarise(values)
+    paper = row.paper.get(column.name, {"value": None, "source": "", "note": ""})
+    return {
+        "table": spec.number,
+        "row": row.name,
+        "precision": precision,
+        "column": column.name,
+        "metric": f"{column.split}/{column.language}/{column.metric}",
+        "paper": paper["value"],
+        "paper_source": paper["source"],
+        "paper_note": paper["note"],
+        "ours_mean": mean,
+        "ours_std": std,
+        "not_run": why_missing,
+        "seeds": sorted({record["seed"] for record in records}),
+        "seeds_planned": spec.seeds_for(budget),
+        "difference": None if mean is None or paper["value"] is None else mean - paper["value"],
+        "params": records[0]["parameters"]["total"] if records else None,
+        "paper_params": row.paper_params,
+        "budget": budget,
+        "epochs": sorted({record["epochs"] for record in records}),
+        "budget_label": sorted({record["budget"] for record in records}),
+        "hardware": sorted({record["provenance"]["device"] for record in records}),
+        # what the runs trained in (precision=auto: bf16 autocast where the CPU has native bf16)
+        "trained_in": sorted({TRAINED_IN.get(record["precision"], record["precision"])
+                              for record in records if record.get("precision")}),
+        "commits": sorted({record["provenance"]["commit"][:10] for record in records}),
+        "dirty": any(record["provenance"].get("dirty") for record in records),
+        "dates": sorted({record["provenance"]["date"][:10] for record in records}),
+        "run_dirs": sorted(record.get("run_dir", "") for record in records),
+        "code_version": store.code_version(),
+        # cross-validation columns only, so the files of other tables keep their columns
+        **(folds or {}),
+    }
 
 
 def write_results(spec: TableSpec, budget: str, cells: list[dict[str, Any]], results_dir: Path,
