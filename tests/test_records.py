@@ -288,6 +288,12 @@ def test_a_row_never_run_on_its_data_is_estimated_from_another_row_scaled_by_the
     # both rows ran in table 98: X-SMALL at a third of BASE's pace there (per training example)
     store.commit(project / "results", [run(elsewhere[("X-SMALL", 0)], 10.0), run(elsewhere[("BASE", 0)], 30.0)])
     assert train_pace(run(elsewhere[("X-SMALL", 0)], 10.0)) == 0.1
+    # a record of the local store carries no history: its run folder's metrics.json has it
+    folder = project / "outputs" / "runs" / "x-small"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"history": [{"epoch": 1, "train_seconds": 10.0}]}))
+    local = {key: value for key, value in run(elsewhere[("X-SMALL", 0)], 10.0).items() if key != "history"}
+    assert train_pace({**local, "run_dir": str(folder)}) == 0.1 and train_pace(local) is None
     cells = [cell for cell in plan() if cell.row == "X-SMALL"]
     assert [(cell.paced_row, cell.scaled_from, cell.epochs) for cell in cells] == [("BASE", "table 98 at budget 'smoke'", 1)] * 2
     seconds, how = estimate(cells[0], project / "outputs")

@@ -214,10 +214,19 @@ def estimate_check(names: list[str], budget: str, output_root: Path, results_dir
     return sorted(lines)
 
 
+@functools.lru_cache(maxsize=None)
+def folder_history(run_dir: str) -> tuple[dict, ...]:
+    """The per-epoch history in a finished run folder's metrics.json (read once per folder and command)."""
+    if not run_dir:
+        return ()
+    return tuple(store.with_history({"status": "finished", "run_dir": run_dir}).get("history") or ())
+
+
 def per_example(record: dict, split: str) -> float | None:
     """Seconds per example of `split` ("train" or "eval") in a finished run's mean epoch: its history's
     `<split>_seconds` over the examples it used; None when its history or data report lacks them."""
-    history = [row for row in record.get("history") or [] if isinstance(row, dict)]
+    # a record of the local store keeps its history in the run folder (store.with_history), a committed one inline
+    history = [row for row in record.get("history") or folder_history(record.get("run_dir") or "") if isinstance(row, dict)]
     used = split_counts(record.get("data_report") or {}, split)[1]
     seconds = sum(float(row.get(f"{split}_seconds") or 0.0) for row in history)
     return seconds / len(history) / used if history and used and seconds else None
