@@ -205,7 +205,7 @@ def estimate_check(names: list[str], budget: str, output_root: Path, results_dir
                 reference = next((entry for (t, _, d), entry in their_places.items() if (t, d) == (table, data)), None)
                 if other == key or reference is None or not measured:
                     continue
-                paced = paced_seconds(store.with_history(reference[0]), record.get("epochs") or 1)
+                paced = paced_seconds(reference[0], record.get("epochs") or 1)
                 for place, _, _, ratio in (pace_ratios(places, their_places, skip_table=table) if paced else ()):
                     lines.add(f"table {table} · {name_of.get(key, key)} on {' '.join(data) or 'its data'}: measured "
                               f"{span(measured)}; from {name_of.get(other, other)} ({reference[1]!r} budget) x "
@@ -330,7 +330,7 @@ def estimate(cell: Cell, output_root: Path) -> tuple[float | None, str]:
         elsewhere = f" on {there}" if there and not measured_here(cell.sibling) else ""
         return seconds, f"about {span(seconds)}, as {cell.sibling_is} took{elsewhere}"
     if cell.paced_by is not None and cell.epochs:
-        seconds = paced_seconds(store.with_history(cell.paced_by), cell.epochs)
+        seconds = paced_seconds(cell.paced_by, cell.epochs)
         if seconds is not None:
             there = cell.paced_by.get("provenance", {}).get("device", "")
             elsewhere = f" on {there}" if there and not measured_here(cell.paced_by) else ""
