@@ -123,8 +123,8 @@ def test_reproduce_runs_what_is_missing_commits_it_and_then_has_nothing_to_do(pr
                   "quiet=true", "trainer=smoke", "trainer.epochs=1", "model=mixer_xs", "seed=0", cwd=project)
     assert first.returncode == 0, first.stderr[-2000:]
     plan = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", cwd=project)
-    assert "1 cells to run" in plan.stdout and "seed 1:" in plan.stdout and "seed 0:" not in plan.stdout, plan.stdout
-    assert ", as seed 0 took]" in plan.stdout and "table 99: 1 cells, about " in plan.stdout, plan.stdout  # the estimate
+    assert "1 cell to run" in plan.stdout and "seed 1:" in plan.stdout and "seed 0:" not in plan.stdout, plan.stdout
+    assert ", as seed 0 took]" in plan.stdout and "table 99: 1 cell, about " in plan.stdout, plan.stdout  # the estimate
     only_zero = bench("reproduce", "--budget", "smoke", "--tables", "99", "--seeds", "0", "--dry-run", cwd=project)
     assert "0 cells to run" in only_zero.stdout and "seed 1" not in only_zero.stdout, only_zero.stdout
     wrong = bench("reproduce", "--budget", "smoke", "--tables", "99", "--seeds", "zero", "--dry-run", cwd=project)
@@ -180,8 +180,8 @@ def test_the_dry_run_estimates_a_cell_from_its_own_epochs_else_from_another_seed
     assert estimate(never, tmp_path) == (
         None, "no estimate: no row of this table has run on this data, or this row ran nowhere beside one that did")
     lines = plan_lines([stopped, other_seed, never], tmp_path, jobs=2)
-    assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 cell(s) with an estimate; 1 without one"
-    assert lines[-1].startswith("in all: about 16 min of one job for 2 cell(s) with an estimate; 1 without one; "
+    assert lines[-2] == "table 3: 3 cells, about 16 min of one job for 2 cells with an estimate; 1 without one"
+    assert lines[-1].startswith("in all: about 16 min of one job for 2 cells with an estimate; 1 without one; "
                                 "at --jobs 2, about 8 min of wall time")  # 150 + 800 s
 
 
@@ -211,7 +211,7 @@ def test_the_eta_adds_the_estimates_of_the_cells_left_and_the_mean_finished_wall
     assert time_to_go([], tmp_path, 1, [60.0]) == "—"
     assert time_to_go(known, tmp_path, 2, [60.0]) == "10:00:00"  # (1 h + 19 h) over two jobs
     assert time_to_go([*known, never], tmp_path, 2, [1800.0]) == "10:15:00"  # the unknown one at the mean wall
-    assert time_to_go([*known, never], tmp_path, 1, []) == "20:00:00 and 1 cell(s) without an estimate"
+    assert time_to_go([*known, never], tmp_path, 1, []) == "20:00:00 and 1 cell without an estimate"
     assert time_to_go([never], tmp_path, 1, []) == "—"
 
 
@@ -373,7 +373,7 @@ def test_reproduce_leaves_out_a_cell_that_failed_until_asked(project):
     again = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", cwd=project)
     assert "failed before" in again.stdout and "0 cells to run" in again.stdout
     retry = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", "--retry-failed", cwd=project)
-    assert "1 cells to run" in retry.stdout
+    assert "1 cell to run" in retry.stdout
 
 
 def alive(pid: int) -> bool:
@@ -407,7 +407,7 @@ def test_killing_reproduce_stops_its_runs_and_a_new_one_goes_on(project):
         os.kill(child, signal.SIGKILL)
         pytest.fail("the run outlived the killed bench reproduce")
     plan = bench("reproduce", "--budget", "smoke", "--tables", "99", "--dry-run", cwd=project)
-    assert "1 cells to run" in plan.stdout  # not recorded as failed: the next reproduce runs it
+    assert "1 cell to run" in plan.stdout  # not recorded as failed: the next reproduce runs it
 
 
 FOLDS_TABLE = """

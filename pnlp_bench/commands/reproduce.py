@@ -293,6 +293,11 @@ def paced_seconds(record: dict, epochs: int) -> float | None:
     return (train * split_counts(report, "train")[0] + (evaluate or 0.0) * split_counts(report, "eval")[0]) * epochs
 
 
+def counted(number: int, noun: str) -> str:
+    """counted(1, "cell") -> "1 cell"; counted(2, "cell") -> "2 cells"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def span(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
@@ -390,11 +395,11 @@ def plan_lines(queue: list[Cell], output_root: Path, jobs: int) -> list[str]:
         unknown = len(estimates) - len(known)
         if not known:
             return 0.0, "none with an estimate"
-        return sum(known), (f"about {span(sum(known))} of one job for {len(known)} cell(s) with an estimate"
+        return sum(known), (f"about {span(sum(known))} of one job for {counted(len(known), 'cell')} with an estimate"
                             + (f"; {unknown} without one" if unknown else ""))
 
     for table, estimates in per_table.items():
-        lines.append(f"table {table}: {len(estimates)} cells, {summary(estimates)[1]}")
+        lines.append(f"table {table}: {counted(len(estimates), 'cell')}, {summary(estimates)[1]}")
     if per_table:
         total, text = summary([seconds for estimates in per_table.values() for seconds in estimates])
         wall = (f"; at --jobs {jobs}, about {span(total / jobs)} of wall time for those (each on the hardware that "
@@ -412,7 +417,7 @@ def time_to_go(cells: list[Cell], output_root: Path, jobs: int, walls: list[floa
     unknown = sum(seconds is None for seconds in estimates)
     seconds = sum(value for value in estimates if value is not None)
     if unknown and not walls:
-        return f"{duration(seconds / jobs)} and {unknown} cell(s) without an estimate" if seconds else "—"
+        return f"{duration(seconds / jobs)} and {counted(unknown, 'cell')} without an estimate" if seconds else "—"
     return duration((seconds + unknown * (sum(walls) / len(walls) if walls else 0.0)) / jobs)
 
 
@@ -453,8 +458,8 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
     deadline = start + hours * 3600
     queue = plan_cells(names, budget, output_root, results_dir, retry_failed, seeds=seeds, only=only)
     total = len(queue)
-    print(f"bench reproduce: {total} cells to run at budget {budget!r}, {jobs} at a time x {threads} threads, "
-          f"for at most {hours:g} h", flush=True)
+    print(f"bench reproduce: {counted(total, 'cell')} to run at budget {budget!r}, {jobs} at a time x "
+          f"{counted(threads, 'thread')}, for at most {hours:g} h", flush=True)
     if dry_run:
         print("\n".join(plan_lines(queue, output_root, jobs)))
         return 0
@@ -490,7 +495,7 @@ def reproduce(names: list[str], budget: str, hours: float, jobs: int, threads: i
             stopped = True
             for each in running:
                 each.process.terminate()  # the run keeps its last finished epoch; the next reproduce goes on
-            print(f"time budget of {hours:g} h reached: stopped {len(running)} running cell(s); "
+            print(f"time budget of {hours:g} h reached: stopped {counted(len(running), 'running cell')}; "
                   f"{len(queue) + len(running)} left for the next `bench reproduce`", flush=True)
         for each in list(running):
             code = each.process.poll()
