@@ -133,6 +133,31 @@ def test_curves_are_named_by_row_with_one_panel_per_data_set_and_metric_in_words
     assert (hyperpartisan.get_title(), hyperpartisan.get_ylabel()) == ("Hyperpartisan F1", "eval F1 (%)")
 
 
+def test_per_language_runs_get_a_panel_each_named_by_their_language_and_the_mean_column_none():
+    languages = ("en", "fr")
+    table = {"table": "5", "title": "languages", "budget": "paper", "cells": [
+        cell("X-SMALL", language, metric=f"test/{language}/exact_match") for language in languages]}
+    table["cells"].append(cell("X-SMALL", "avg", metric="test/avg/exact_match",
+                               run_dirs=[f"/runs/X-SMALL-{language}" for language in languages]))
+    records = [{**history_record(f"/runs/X-SMALL-{language}", "exact_match"), "monitor_language": "avg",
+                "data_report": {f"{language}/train": {}, f"{language}/eval": {}}} for language in languages]
+    figure = plots.curves_figure(table, records)
+    assert [(axes.get_title(), axes.get_ylabel()) for axes in figure.axes] == [
+        ("English", "eval exact match, English (%)"), ("French", "eval exact match, French (%)")]
+    # one pooled run read by every column: one panel, its metric the mean over the languages
+    pooled = {**table, "cells": [{**each, "run_dirs": ["/runs/pooled"]} for each in table["cells"]]}
+    both = {"en/train": {}, "fr/train": {}}
+    (axes,) = plots.curves_figure(pooled, [{**history_record("/runs/pooled", "exact_match"),
+                                            "monitor_language": "avg", "data_report": both}]).axes
+    assert axes.get_ylabel() == "eval exact match, average over languages (%)"
+
+
+def test_a_column_drawn_by_other_panels_is_left_out_but_every_run_keeps_a_panel():
+    table = {"cells": [cell("A", "x", run_dirs=["1", "2"]), cell("A", "y", run_dirs=["2", "3"]),
+                       cell("A", "z", run_dirs=["1", "3"]), cell("A", "w", run_dirs=["1", "2", "3"])]}
+    assert [columns for columns, _ in plots.curve_panels(table)] == [["x"], ["y"]]
+
+
 def test_a_row_with_several_seeds_names_each_curve_by_its_seed():
     assert plots.curve_labels([("MinHash", 0), ("MinHash", 1), ("TSP", 0)]) == ["MinHash, seed 0", "MinHash, seed 1", "TSP"]
 

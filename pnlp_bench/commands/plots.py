@@ -312,7 +312,23 @@ def curve_panels(table: dict[str, Any]) -> list[tuple[list[str], dict[str, str]]
             same[0].append(column)
         else:
             panels.append(([column], runs))
+    # a column read from runs that other panels show already (Table 5's avg, the mean of its per-language
+    # columns) adds no curve of its own: left out rather than drawn again as one panel of every run; from the
+    # last panel back, against the panels kept, so every run keeps a panel
+    for panel in reversed(list(panels)):
+        if set(panel[1]) <= {run for other in panels if other is not panel for run in other[1]}:
+            panels.remove(panel)
     return panels
+
+
+def curve_language(record: dict[str, Any]) -> str:
+    """The language whose eval metric a run's history holds: its `monitor_language`, else the one language it
+    trained on (Table 5's per-language runs), else "avg" (the mean over the languages of a pooled run)."""
+    chosen = record.get("monitor_language") or "avg"
+    if chosen != "avg":
+        return chosen
+    languages = {key.split("/")[0] for key in (record.get("data_report") or {}) if key.endswith("/train")}
+    return languages.pop() if len(languages) == 1 else "avg"
 
 
 def curve_labels(rows: list[tuple[str, int]]) -> list[str]:
@@ -344,7 +360,7 @@ def curves_figure(table: dict[str, Any], records: list[dict[str, Any]]) -> Any |
         kinds = list(dict.fromkeys((record.get("data", ""), record["monitor"]) for _, record in found))
         for data, monitor in kinds:
             members = [(row, record) for row, record in found if (record.get("data", ""), record["monitor"]) == (data, monitor)]
-            title = " / ".join(columns) if len(kinds) == 1 else \
+            title = " / ".join(LANGUAGES.get(column, column) for column in columns) if len(kinds) == 1 else \
                 f"{DATA_NAMES.get(data, data)}: selected on eval {METRIC_WORDS.get(monitor, monitor)}"
             panels.append((title, monitor, members))
     if not panels:
@@ -375,7 +391,8 @@ def curves_figure(table: dict[str, Any], records: list[dict[str, Any]]) -> Any |
                       color=colours[index % len(colours)],
                       linestyle=("-", "--", ":", "-.")[(index // len(colours) + runs_of_row[row]) % 4],
                       label="\n".join(textwrap.wrap(label, 60)))
-        language = "/avg/" if several_languages(table) else "//"
+        languages = {curve_language(record) for _, record in members}
+        language = f"/{languages.pop() if len(languages) == 1 else 'avg'}/" if several_languages(table) else "//"
         axes.set_ylabel(metric_words(f"eval{language}{monitor}", several_languages(table)))
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -388,5 +405,7 @@ def curves_figure(table: dict[str, Any], records: list[dict[str, Any]]) -> Any |
             axes.legend(fontsize=7)
     what = "training curves (the selection metric on the eval split, per epoch)"
     figure.suptitle(heading_of(table, what if str(table["table"]).isdigit() else f"{table['table']}: {what}"), fontsize=9)
-    figure.tight_layout()
+    # stacked panels: the heading keeps its own strip above the first panel's title (tight_layout alone let
+    # them overlap in a tall figure)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.3 / figure.get_figheight()) if stacked else None)
     return figure
