@@ -166,6 +166,7 @@ def test_axis_labels_are_words_not_record_paths():
     assert plots.metric_words("eval/en/exact_match", languages=False) == "eval exact match (%)"
     assert plots.metric_words("test/avg/exact_match") == "test exact match, average over languages (%)"
     assert plots.metric_words("eval/en/intent_accuracy") == "eval intent accuracy, English (%)"
+    assert plots.metric_words("eval//mlm_loss", languages=False) == "eval MLM loss"  # a loss, not a percentage
 
 
 def test_the_parameter_axis_is_logarithmic_with_short_distinct_tick_labels():

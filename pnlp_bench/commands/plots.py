@@ -23,9 +23,10 @@ PARAM_SUFFIX = {"K": 1e3, "M": 1e6}
 METRIC_WORDS = {
     "exact_match": "exact match", "intent_accuracy": "intent accuracy", "accuracy": "accuracy", "f1": "F1",
     "slot_f1": "slot F1", "tags_exact": "tags exact", "slot_token_accuracy": "slot token accuracy", "mcc": "MCC",
+    "mlm_loss": "MLM loss",
 }
 DATA_NAMES = {"mtop": "MTOP", "atis": "ATIS", "multiatis": "multiATIS++", "imdb": "IMDB", "hyperpartisan": "Hyperpartisan"}
-UNITLESS = {"perplexity", "loss"}
+UNITLESS = {"perplexity", "loss", "mlm_loss"}
 LANGUAGES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German", "hi": "Hindi", "th": "Thai",
              "pt": "Portuguese", "zh": "Chinese", "ja": "Japanese", "tr": "Turkish"}
 # the paper's value on a bar: a red stroke across it, unlike the thin black caps of the error bars
