@@ -1,4 +1,8 @@
-"""A CPU smoke training on real MultiATIS++ English must learn, not just run."""
+"""A CPU smoke training on real MultiATIS++ English must learn, not just run.
+
+Batch 64 for two epochs (140 updates) learns more than batch 256 for six (108 updates) in about
+half the time: measured on 2 cores, test intent accuracy 89.0 and slot F1 67.0 against 81.5 and 26.7
+after three epochs at batch 256."""
 
 import collections
 import json
@@ -23,7 +27,7 @@ def test_smoke_training_beats_the_majority_class_by_a_wide_margin(shared_data, t
     majority = 100 * collections.Counter(e.label for e in test).most_common(1)[0][1] / len(test)
     done = subprocess.run(
         [sys.executable, "-m", "pnlp_bench.cli", "run", "model=mixer_xs", "data=multiatis", "data.languages=[en]",
-         f"data.root={root}", "trainer=smoke", "trainer.epochs=6", "quiet=true"],
+         f"data.root={root}", "trainer=smoke", "trainer.epochs=2", "trainer.batch_size=64", "quiet=true"],
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "BENCH_OUTPUT_ROOT": str(tmp_path)}, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -31,4 +35,4 @@ def test_smoke_training_beats_the_majority_class_by_a_wide_margin(shared_data, t
     record = json.loads(path.read_text())
     accuracy = record["metrics"]["test"]["en"]["intent_accuracy"]
     assert accuracy >= majority + 15, (accuracy, majority)
-    assert record["metrics"]["test"]["en"]["slot_f1"] > 30
+    assert record["metrics"]["test"]["en"]["slot_f1"] > 50
