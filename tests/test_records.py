@@ -48,6 +48,20 @@ def test_commit_adds_each_record_once_and_readers_see_both_files(tmp_path):
     assert sorted(key for key, _ in store.finished(outputs)) == ["c"]  # without results_dir: the local store only
 
 
+
+def test_a_reader_sees_records_appended_or_rewritten_after_it_first_read_the_file(tmp_path):
+    """Each file is parsed once per version in a process, so a long `bench reproduce` must still see the runs
+    that finish (appends) and a file replaced in place (a merge, a checkout) after its first read."""
+    results, outputs = tmp_path / "results", tmp_path / "outputs"
+    store.append(outputs, record("a", "2026-12-01", 1.0))
+    assert sorted(key for key, _ in store.finished(outputs, results)) == ["a"]
+    store.append(outputs, record("b", "2026-12-01", 2.0))
+    store.commit(results, [record("c", "2026-12-01", 3.0)])
+    assert sorted(key for key, _ in store.finished(outputs, results)) == ["a", "b", "c"]
+    path = store.committed_path(results)
+    path.write_text(json.dumps(record("d", "2026-12-01", 4.0)) + "\n")  # same size as before, new content
+    assert sorted(key for key, _ in store.finished(outputs, results)) == ["a", "b", "d"]
+
 def test_two_branches_that_appended_records_merge_without_conflict(tmp_path):
     """`.gitattributes` merges results/records.jsonl as a union of lines; the latest record still wins."""
     if shutil.which("git") is None:
